@@ -1,0 +1,1 @@
+"""The ``dropout-lab`` command line."""

@@ -1,0 +1,4 @@
+from framework.cli.app import main
+
+
+main()

@@ -1,0 +1,72 @@
+"""Live progress of a run: trials done of the budget, the running trial's step and val loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn
+from rich.progress import MofNCompleteColumn
+from rich.progress import Progress
+from rich.progress import TextColumn
+from rich.progress import TimeElapsedColumn
+
+
+class RunDisplay:
+    """Implements the tuning layer's ``Display`` with rich progress bars."""
+
+    def __init__(self, spec: Any):
+        self.spec = spec
+        self.console = Console(highlight=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+            console=self.console, transient=False,
+        )
+        self.trials_task = self.progress.add_task(
+            f"study {spec.name}", total=spec.search.n_trials, status=""
+        )
+        self.finished_before = 0
+        self.trial_task: int | None = None
+
+    def __enter__(self) -> RunDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def trial_started(self, number: int, params: dict[str, Any]) -> None:
+        if self.trial_task is not None:
+            self.progress.remove_task(self.trial_task)
+        self.trial_task = self.progress.add_task(
+            f"  trial {number}", total=self.spec.train.max_steps, status=""
+        )
+
+    def step(self, step: int, total_steps: int) -> None:
+        # Refreshing costs far less than a step, but not nothing: update every 10 steps.
+        if (step + 1) % 10 == 0:
+            self.progress.update(self.trial_task, completed=step + 1)
+
+    def evaluated(self, step: int, metrics: dict[str, float]) -> None:
+        self.progress.update(self.trial_task, completed=step,
+                             status=f"val_loss {metrics['val_loss']:.4f}")
+
+    def trial_finished(self, trial: Any) -> None:
+        from optuna.trial import TrialState
+
+        if trial.state == TrialState.COMPLETE:
+            detail = ", ".join(f"{v:.4f}" for v in trial.values)
+        elif trial.state == TrialState.FAIL:
+            detail = trial.user_attrs.get("fail_reason", "")
+        else:
+            detail = f"at step {trial.last_step}"
+        params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+        self.console.print(f"trial {trial.number} {trial.state.name.lower()}: {detail}  ({params})",
+                           markup=False)
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            self.progress.update(self.trials_task, advance=1)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,161 @@
+"""Load a study: YAML through OmegaConf, command-line overrides, plugins, then one validation.
+
+OmegaConf does the reading, ``${...}`` interpolation and dotted overrides; pydantic then validates
+the merged plain dict exactly once. Every failure becomes a :class:`~framework.errors.SpecError`
+naming the file and the key, raised before anything is created.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from pydantic import ValidationError
+import yaml
+
+from framework import registry
+from framework.config.errors import describe
+from framework.config.paths import set_path
+from framework.config.space import ChoiceParam
+from framework.config.study import StudySpec
+from framework.config.study import study_model
+from framework.errors import SpecError
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated study and where it came from."""
+
+    spec: StudySpec
+    raw: dict[str, Any]
+    """The resolved, merged spec as plain data (what trials start from before sampling)."""
+    source: str
+    overrides: tuple[str, ...] = ()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.spec.model_dump(mode="json"), sort_keys=False)
+
+
+def load_spec(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), plugin_paths: tuple = ()
+) -> LoadedSpec:
+    """Read, merge, resolve and validate the study at ``path``."""
+    source = str(path)
+    try:
+        raw = _read(Path(path), overrides)
+        _load_plugins(raw, plugin_paths, base=Path(path).parent)
+        spec = validate(raw, source)
+        _check_space(spec, raw, source)
+    except SpecError as exc:
+        raise exc.at(source) from None
+    return LoadedSpec(spec=spec, raw=raw, source=source, overrides=tuple(overrides))
+
+
+def validate(raw: dict[str, Any], source: str = "spec") -> StudySpec:
+    """Validate a plain spec dict against the registered schemas."""
+    schema = study_model()
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        problems = describe(exc, raw, schema)
+        if len(problems) == 1:
+            key, message = problems[0]
+            raise SpecError(message, source=source, key=key) from None
+        lines = "\n".join(f"  {key}: {message}" for key, message in problems)
+        raise SpecError(f"{len(problems)} problems:\n{lines}", source=source) from None
+
+
+def _read(path: Path, overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    if not path.is_file():
+        raise SpecError("study file not found", source=str(path))
+    try:
+        config = OmegaConf.load(path)
+    except (yaml.YAMLError, OmegaConfBaseException) as exc:
+        raise SpecError(f"not valid YAML: {_one_line(exc)}", source=str(path)) from None
+    if not OmegaConf.is_dict(config):
+        raise SpecError("a study file must be a mapping of sections", source=str(path))
+    for override in overrides:
+        _apply_override(config, override)
+    try:
+        raw = OmegaConf.to_container(config, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or None
+        raise SpecError(f"cannot resolve: {_one_line(exc)}", key=key) from None
+    return raw
+
+
+def _apply_override(config: Any, override: str) -> None:
+    where = f"override {override!r}"
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise SpecError("expected KEY=VALUE, e.g. train.max_steps=200", source="command line",
+                        key=where)
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+        OmegaConf.update(config, key.strip(), value, merge=False, force_add=True)
+    except (yaml.YAMLError, OmegaConfBaseException, ValueError, IndexError) as exc:
+        raise SpecError(_one_line(exc), source="command line", key=where) from None
+
+
+def _load_plugins(raw: dict[str, Any], plugin_paths: tuple, base: Path) -> None:
+    named = raw.get("plugins") or []
+    if not isinstance(named, list):
+        raise SpecError("expected a list of plugin files or folders", key="plugins")
+    for i, item in enumerate(named):
+        registry.load_plugin_path(str(item), key=f"plugins[{i}]", base=base)
+    for item in plugin_paths:
+        registry.load_plugin_path(item, key=f"--plugins {item}")
+
+
+def _check_space(spec: StudySpec, raw: dict[str, Any], source: str) -> None:
+    """Validate the spec at every end of every range, so a bad range fails now, not mid-study."""
+    for path, param in spec.search.space.items():
+        _check_param(raw, path, param, source)
+    if spec.search.sampler.name == "grid":
+        for path, param in spec.search.space.items():
+            bad = isinstance(param, ChoiceParam) or (
+                param.type == "float" and param.step is None
+            )
+            if bad:
+                raise SpecError(
+                    "the grid sampler needs categorical, int or stepped float parameters",
+                    key=f"search.space[{path!r}]",
+                )
+
+
+def _check_param(raw: dict[str, Any], path: str, param: Any, source: str) -> None:
+    key = f"search.space[{path!r}]"
+    if isinstance(param, ChoiceParam):
+        for option_name, option in param.options.items():
+            trial_raw = _with(raw, path, copy.deepcopy(option.value), key)
+            _revalidate(trial_raw, f"{key}.options.{option_name}.value", source)
+            for sub_path, sub_param in option.space.items():
+                _check_param(trial_raw, f"{path}.{sub_path}", sub_param, source)
+        return
+    for value in param.candidates():
+        _revalidate(_with(raw, path, value, key), f"{key} = {value!r}", source)
+
+
+def _with(raw: dict[str, Any], path: str, value: Any, key: str) -> dict[str, Any]:
+    trial_raw = copy.deepcopy(raw)
+    try:
+        set_path(trial_raw, path, value)
+    except KeyError as exc:
+        raise SpecError(f"path does not exist in the spec: {exc.args[0]}", key=key) from None
+    return trial_raw
+
+
+def _revalidate(trial_raw: dict[str, Any], key: str, source: str) -> None:
+    try:
+        validate(trial_raw, source)
+    except SpecError as exc:
+        inner = f"{exc.key}: {exc.message}" if exc.key else exc.message
+        raise SpecError(f"this value makes the spec invalid: {inner}", key=key) from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,116 @@
+"""The study spec as a whole, with its plugin sections built from the registries.
+
+``model``, ``data`` and each ``dropout`` entry are tagged unions over what is registered, so every
+entry is validated by its own plugin's schema and an error names exactly which field of which
+plugin is wrong. The class is rebuilt when the registries change (a plugin file was loaded).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated
+from typing import Any
+from typing import Union
+
+from pydantic import Field
+from pydantic import create_model
+from pydantic import model_validator
+
+from framework import registry
+from framework.config.base import Section
+from framework.config.errors import KeyedValueError
+from framework.config.sections import SearchSpec
+from framework.config.sections import TrainSpec
+
+
+BASE_METRICS = ("val_loss", "train_loss", "final_val_loss", "train_time", "train_tokens_per_sec")
+"""Final metrics every trial reports (``val_*`` at the best checkpoint)."""
+
+
+class StudySpec(Section):
+    """A study: one model on one dataset, trained with a list of dropout strategies, searched."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=200)
+    """Names the Optuna study and the MLflow experiment; running it again continues it."""
+    seed: int = 0
+    """Seeds python, numpy and torch for every trial (search it to compare over seeds)."""
+    description: str = ""
+    plugins: list[str] = Field(default_factory=list)
+    """Plugin files or folders to load, relative to this file."""
+    model: Any
+    data: Any
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    dropout: list[Any] = Field(default_factory=list)
+    """Strategies composed in every trial, applied in order; empty means no dropout."""
+    search: SearchSpec = Field(default_factory=SearchSpec)
+
+    @model_validator(mode="after")
+    def _check_composition(self) -> StudySpec:
+        claimed: dict[str, int] = {}
+        loss_owners = []
+        for i, strategy in enumerate(self.dropout):
+            for kind in sorted(strategy.claimed_kinds()):
+                if kind in claimed:
+                    raise KeyedValueError(
+                        f"dropout[{i}].sites",
+                        f"dropout[{claimed[kind]}] and dropout[{i}] both target {kind!r} sites; "
+                        "give each strategy a disjoint `sites` list",
+                    )
+                claimed[kind] = i
+        for i, strategy in enumerate(self.dropout):
+            cls = registry.strategies.get(strategy.name).load()
+            if _owns_loss(cls):
+                loss_owners.append(f"dropout[{i}] ({strategy.name})")
+        if len(loss_owners) > 1:
+            raise KeyedValueError(
+                "dropout",
+                f"{' and '.join(loss_owners)} both compute the training loss; keep only one",
+            )
+        known = self.known_metrics()
+        for i, objective in enumerate(self.search.objectives):
+            if objective.metric not in known:
+                raise KeyedValueError(
+                    f"search.objectives[{i}].metric",
+                    f"objective metric {objective.metric!r} is not reported by this study; "
+                    f"known: {', '.join(sorted(known))}"
+                )
+        return self
+
+    def known_metrics(self) -> set[str]:
+        metrics = set(BASE_METRICS) | set(getattr(self.data, "METRICS", ()))
+        for strategy in self.dropout:
+            metrics |= set(strategy.METRICS)
+        return metrics
+
+
+def _owns_loss(cls: type) -> bool:
+    from framework.strategies.base import DropoutStrategy
+
+    return cls.compute_loss is not DropoutStrategy.compute_loss
+
+
+def _union(reg: registry.Registry) -> Any:
+    configs = reg.configs()
+    if not configs:
+        raise RuntimeError(f"no {reg.kind} is registered")
+    if len(configs) == 1:
+        return configs[0]
+    return Annotated[Union[tuple(configs)], Field(discriminator="name")]  # noqa: UP007
+
+
+@cache
+def _build(names: tuple[tuple[str, ...], ...]) -> type[StudySpec]:
+    return create_model(
+        "StudySpec",
+        __base__=StudySpec,
+        model=(_union(registry.models), ...),
+        data=(_union(registry.datasets), ...),
+        dropout=(list[_union(registry.strategies)], Field(default_factory=list)),
+    )
+
+
+def study_model() -> type[StudySpec]:
+    """The StudySpec class for what is registered now."""
+    registry.discover()
+    kinds = (registry.models, registry.datasets, registry.strategies)
+    return _build(tuple(tuple(r.names()) for r in kinds))

@@ -1,0 +1,170 @@
+"""What a dropout strategy is: a validated config plus a few optional hooks.
+
+A strategy implements only the hooks it needs (see ``../shared/reference/dropout-algorithms.md``,
+section 7, for what each family needs):
+
+=====================  ==========================================================================
+hook                   used by
+=====================  ==========================================================================
+``attach(model)``      every strategy: take over dropout sites (by kind) or wrap the layer stack
+``on_step``            schedules whose rate changes with the step (linear, exponential, curriculum)
+``on_eval``            schedules driven by validation metrics
+``compute_loss``       strategies that need several forward passes (R-Drop, LR-Drop)
+``for_inference``      strategies that change the model for inference (LayerDrop pruning)
+``after_training``     strategies that evaluate or export the trained model (depth sweeps)
+``log_values``         anything worth plotting over steps (current rates, keep probabilities)
+=====================  ==========================================================================
+
+This module must not import torch: plugin schemas are loaded by ``dropout-lab validate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import get_args
+
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import torch
+
+
+SiteKind = Literal["embedding", "attention", "residual", "hidden", "recurrent", "output"]
+SITE_KINDS: tuple[str, ...] = get_args(SiteKind)
+
+
+class StrategyConfig(BaseModel):
+    """Base of every strategy's config: frozen, unknown keys rejected, fields documented."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True
+    )
+
+    name: str
+    METRICS: ClassVar[tuple[str, ...]] = ()
+    """Extra final metrics the strategy reports, which study objectives may name."""
+
+    def claimed_kinds(self) -> frozenset[str]:
+        """Site kinds this strategy takes over; two strategies in one trial may not share one."""
+        return frozenset()
+
+
+class RateConfig(StrategyConfig):
+    """Config of a strategy that sets the dropout rate of the sites it targets."""
+
+    sites: list[SiteKind] = Field(default_factory=lambda: list(SITE_KINDS), min_length=1)
+    """Kinds of dropout site this strategy controls; the model's other sites keep rate 0."""
+
+    def claimed_kinds(self) -> frozenset[str]:
+        return frozenset(self.sites)
+
+
+@dataclass
+class LossResult:
+    """A training loss owned by a strategy, with its terms to log separately."""
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class TrainedModel:
+    """What ``after_training`` receives: the best model and ways to score and record it."""
+
+    model: torch.nn.Module
+    evaluate: Callable[[torch.nn.Module], dict[str, float]]
+    """Scores a model (this one, or a transformed copy) on the validation batches."""
+    artifact_dir: Path
+    """Files written here are logged to the trial's MLflow run as artifacts."""
+
+
+class DropoutStrategy:
+    """Base class of dropout strategies; override only the hooks you need."""
+
+    Config: ClassVar[type[StrategyConfig]]
+
+    def __init__(self, config: StrategyConfig):
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def owns_loss(self) -> bool:
+        return type(self).compute_loss is not DropoutStrategy.compute_loss
+
+    def attach(self, model: torch.nn.Module) -> None:
+        """Take over the model's dropout sites or layers; called once, before the optimizer."""
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        """Called before every training step."""
+
+    def on_eval(self, step: int, metrics: dict[str, float]) -> None:
+        """Called after every evaluation with its metrics (``val_loss``, ...)."""
+
+    def compute_loss(self, model: torch.nn.Module, batch: Any) -> LossResult:
+        """Own the training loss (at most one strategy per trial may implement this)."""
+        raise NotImplementedError
+
+    def for_inference(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model to use for inference; the default is the trained model as it is."""
+        return model
+
+    def after_training(self, trained: TrainedModel) -> dict[str, float]:
+        """Evaluate or export the trained model; returns final metrics to log."""
+        return {}
+
+    def log_values(self) -> dict[str, float]:
+        """Values to log at every evaluation, e.g. ``{"rate/attention": 0.1}``."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to checkpoint, so that a resumed trial continues where it stopped."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+class RateStrategy(DropoutStrategy):
+    """A strategy that sets the rate of the dropout sites of the kinds it targets.
+
+    Subclasses say what the rate is (:meth:`rate`); the sites apply it, and skip the dropout op
+    entirely while it is 0 (SDPA then gets ``dropout_p=0``).
+    """
+
+    config: RateConfig
+
+    def attach(self, model: torch.nn.Module) -> None:
+        from framework.models.sites import claim_sites
+
+        self.sites = claim_sites(model, self.config.sites, owner=self.name)
+        self.kinds = sorted({site.kind for site in self.sites})
+        self._set(self.rate(0, 1))
+
+    def rate(self, step: int, total_steps: int) -> float:
+        """The dropout rate at ``step`` of ``total_steps``."""
+        raise NotImplementedError
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        self._set(self.rate(step, total_steps))
+
+    def _set(self, p: float) -> None:
+        self.current = float(p)
+        for site in self.sites:
+            site.p = self.current
+
+    def log_values(self) -> dict[str, float]:
+        return {f"rate/{kind}": self.current for kind in self.kinds}

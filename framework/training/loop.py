@@ -1,0 +1,133 @@
+"""The training loop: one function to read top to bottom.
+
+It knows nothing about Optuna or MLflow: it calls an observer after every step and evaluation,
+and the tuning layer turns those calls into trial reports, pruning and logged metrics.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from dataclasses import field
+import math
+import time
+from typing import Any
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from framework.config.sections import TrainSpec
+from framework.strategies.stack import StrategyStack
+from framework.training.device import autocast
+from framework.training.evaluate import evaluate
+from framework.training.optim import lr_at
+from framework.training.optim import make_optimizer
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite: the trial cannot go on."""
+
+
+class TrainObserver(Protocol):
+    def on_step(self, step: int, total_steps: int) -> None: ...
+
+    def on_eval(self, step: int, metrics: dict[str, float]) -> None:
+        """May raise (e.g. ``optuna.TrialPruned``) to stop training."""
+        ...
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    """Every evaluation: ``step`` and its metrics."""
+    best_step: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    """Model weights at the lowest val loss, on the CPU."""
+    final: dict[str, float] = field(default_factory=dict)
+    """Final metrics: ``val_*`` and ``train_loss`` at the best step, plus time and throughput."""
+
+
+def train(
+    model: nn.Module,
+    dataset: Any,
+    spec: TrainSpec,
+    strategies: StrategyStack,
+    *,
+    device: torch.device,
+    seed: int,
+    observer: TrainObserver | None = None,
+) -> TrainResult:
+    """Train ``model`` for ``spec.max_steps`` steps; keep the best checkpoint by val loss."""
+    strategies.attach(model)  # before the optimizer: a strategy may add parameters
+    model.to(device)
+    optimizer = make_optimizer(model, spec)
+    generator = torch.Generator().manual_seed(seed)
+    result = TrainResult()
+    best_val = math.inf
+    train_seconds, total_tokens = 0.0, 0
+    window_tokens, window_loss, window_steps = 0, torch.zeros((), device=device), 0
+    window_terms: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
+    model.train()
+    started = time.perf_counter()
+    for step in range(spec.max_steps):
+        lr = lr_at(step, spec)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        strategies.on_step(step, spec.max_steps)
+
+        batch = dataset.train_batch(spec.batch_size, generator).to(device)
+        with autocast(device):
+            loss = strategies.compute_loss(model, batch)
+        loss.loss.backward()
+        if spec.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        window_tokens += batch.n_tokens
+        window_steps += 1
+        window_loss += loss.loss.detach()
+        for name, term in loss.terms.items():
+            window_terms[name] += term.detach()
+        if observer is not None:
+            observer.on_step(step, spec.max_steps)
+
+        done = step + 1
+        if done % spec.eval_every and done != spec.max_steps:
+            continue
+        elapsed = time.perf_counter() - started
+        train_seconds += elapsed
+        total_tokens += window_tokens
+        metrics = {
+            "train_loss_running": (window_loss / window_steps).item(),
+            **{f"loss/{n}": (t / window_steps).item() for n, t in window_terms.items()},
+            **evaluate(model, dataset, spec, device),
+            "lr": lr,
+            "tokens_per_sec": window_tokens / elapsed,
+            **strategies.log_values(),
+        }
+        if not all(math.isfinite(metrics[k]) for k in ("train_loss_running", "val_loss")):
+            raise NonFiniteLoss(f"loss is not finite at step {done}: "
+                                f"train {metrics['train_loss_running']}, val {metrics['val_loss']}")
+        result.history.append({"step": done, **metrics})
+        if metrics["val_loss"] < best_val:
+            best_val, result.best_step = metrics["val_loss"], done
+            result.best_state = {k: v.detach().to("cpu", copy=True)
+                                 for k, v in model.state_dict().items()}
+            result.final = {k: v for k, v in metrics.items()
+                            if k.startswith("val_") or k == "train_loss"}
+        strategies.on_eval(done, metrics)
+        if observer is not None:
+            observer.on_eval(done, metrics)
+        window_tokens, window_steps = 0, 0
+        window_loss = torch.zeros((), device=device)
+        window_terms.clear()
+        started = time.perf_counter()
+
+    result.final.update(
+        final_val_loss=result.history[-1]["val_loss"],
+        train_time=train_seconds,
+        train_tokens_per_sec=total_tokens / train_seconds,
+    )
+    return result
