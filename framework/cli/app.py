@@ -13,6 +13,14 @@ from typing import Annotated
 
 import typer
 
+from framework.cli.common import Home
+from framework.cli.common import Overrides
+from framework.cli.common import PluginPaths
+from framework.cli.common import Storage
+from framework.cli.common import TrackingUri
+from framework.cli.common import fail
+from framework.cli.common import load
+from framework.cli.common import quiet_libraries
 from framework.errors import SpecError
 
 
@@ -25,44 +33,10 @@ app = typer.Typer(
 plugins_app = typer.Typer(no_args_is_help=True, help="List and describe registered components.")
 app.add_typer(plugins_app, name="plugins")
 
-Overrides = Annotated[
-    list[str] | None,
-    typer.Argument(help="Dotted overrides, e.g. train.max_steps=200 search.n_trials=3"),
-]
-PluginPaths = Annotated[
-    list[str] | None,
-    typer.Option("--plugins", help="Plugin file or folder to load (repeatable)."),
-]
-Home = Annotated[Path, typer.Option(help="Folder of the embedded Optuna and MLflow stores.")]
-Storage = Annotated[
-    str | None, typer.Option(help="Optuna storage URL (default: SQLite under --home).")
-]
-TrackingUri = Annotated[
-    str | None, typer.Option(help="MLflow tracking URI (default: SQLite under --home).")
-]
-
-
-def _fail(error: SpecError) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False).print(f"[bold red]error[/]: {error}", markup=True,
-                                                soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _load(file: Path, overrides: list[str] | None, plugins: list[str] | None):
-    from framework.config import load_spec
-
-    try:
-        return load_spec(file, overrides or [], tuple(plugins or ()))
-    except SpecError as error:
-        _fail(error)
-
-
 @app.command()
 def validate(file: Path, overrides: Overrides = None, plugins: PluginPaths = None) -> None:
     """Check a study file (with overrides) and print the resolved spec; creates nothing."""
-    loaded = _load(file, overrides, plugins)
+    loaded = load(file, overrides, plugins)
     typer.echo(loaded.to_yaml(), nl=False)
 
 
@@ -76,13 +50,13 @@ def run(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Run (or continue) the study: trials train, report to Optuna and log to MLflow."""
-    loaded = _load(file, overrides, plugins)
+    loaded = load(file, overrides, plugins)
     from framework.cli.progress import RunDisplay
     from framework.cli.summary import print_summary
     from framework.tracking import Locations
     from framework.tuning.study import run_study
 
-    _quiet_libraries()
+    quiet_libraries()
     locations = Locations.resolve(home, storage, tracking_uri)
     display = RunDisplay(loaded.spec)
     try:
@@ -121,7 +95,7 @@ def plugins_list(plugins: PluginPaths = None) -> None:
     try:
         print_plugin_list(plugins or [])
     except SpecError as error:
-        _fail(error)
+        fail(error)
 
 
 @plugins_app.command("show")
@@ -132,20 +106,16 @@ def plugins_show(name: str, plugins: PluginPaths = None) -> None:
     try:
         print_plugin_schema(name, plugins or [])
     except SpecError as error:
-        _fail(error)
+        fail(error)
 
 
-def _quiet_libraries() -> None:
-    import logging
-    import warnings
-
-    import mlflow  # noqa: F401  (mlflow sets its logger's level on import; override it after)
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", module="mlflow")
-    warnings.filterwarnings("ignore", category=FutureWarning)
+# Commands that live in their own modules: each module has ``register(app)``.
+COMMAND_MODULES = ["framework.cli.compare"]
 
 
 def main() -> None:
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(app)
     app()

@@ -117,12 +117,13 @@ def _check_space(spec: StudySpec, raw: dict[str, Any], source: str) -> None:
         _check_param(raw, path, param, source)
     if spec.search.sampler.name == "grid":
         for path, param in spec.search.space.items():
-            bad = isinstance(param, ChoiceParam) or (
-                param.type == "float" and param.step is None
+            bad = (param.type == "float" and param.step is None) or (
+                isinstance(param, ChoiceParam) and any(o.space for o in param.options.values())
             )
             if bad:
                 raise SpecError(
-                    "the grid sampler needs categorical, int or stepped float parameters",
+                    "the grid sampler needs categorical, int or stepped float parameters "
+                    "(and choices whose options have no sub-space)",
                     key=f"search.space[{path!r}]",
                 )
 

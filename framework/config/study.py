@@ -23,7 +23,10 @@ from framework.config.sections import SearchSpec
 from framework.config.sections import TrainSpec
 
 
-BASE_METRICS = ("val_loss", "train_loss", "final_val_loss", "train_time", "train_tokens_per_sec")
+BASE_METRICS = (
+    "val_loss", "train_loss", "final_val_loss", "train_time", "train_tokens_per_sec",
+    "inference_tokens_per_sec",
+)
 """Final metrics every trial reports (``val_*`` at the best checkpoint)."""
 
 

@@ -87,6 +87,8 @@ class TrainedModel:
     """Scores a model (this one, or a transformed copy) on the validation batches."""
     artifact_dir: Path
     """Files written here are logged to the trial's MLflow run as artifacts."""
+    history: list[dict[str, float]] = field(default_factory=list)
+    """Every evaluation of the run: ``step``, losses, learning rate, logged strategy values."""
 
 
 class DropoutStrategy:
@@ -107,6 +109,15 @@ class DropoutStrategy:
 
     def attach(self, model: torch.nn.Module) -> None:
         """Take over the model's dropout sites or layers; called once, before the optimizer."""
+
+    def claim_sites(self, model: torch.nn.Module) -> list[Any]:
+        """Take the model's dropout sites of the kinds in ``config.sites`` for this strategy.
+
+        Raises ``StrategyConflict`` if another strategy of the trial already holds one.
+        """
+        from framework.models.sites import claim_sites
+
+        return claim_sites(model, self.config.claimed_kinds(), owner=self.name)
 
     def on_step(self, step: int, total_steps: int) -> None:
         """Called before every training step."""
@@ -148,9 +159,7 @@ class RateStrategy(DropoutStrategy):
     config: RateConfig
 
     def attach(self, model: torch.nn.Module) -> None:
-        from framework.models.sites import claim_sites
-
-        self.sites = claim_sites(model, self.config.sites, owner=self.name)
+        self.sites = self.claim_sites(model)
         self.kinds = sorted({site.kind for site in self.sites})
         self._set(self.rate(0, 1))
 

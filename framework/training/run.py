@@ -13,6 +13,7 @@ from framework.strategies.stack import StrategyStack
 from framework.training.device import pick_device
 from framework.training.device import seed_everything
 from framework.training.evaluate import evaluate
+from framework.training.inference import inference_tokens_per_sec
 from framework.training.loop import TrainObserver
 from framework.training.loop import TrainResult
 from framework.training.loop import train
@@ -52,10 +53,18 @@ def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None =
          "step": result.best_step, "strategies": strategies.state_dict()},
         artifact_dir / "best.pt",
     )
+    inference_model = strategies.for_inference(model)
+    # Splits such as "test" are scored once, on the best checkpoint, never during training.
+    for split in getattr(dataset, "final_splits", ()):
+        result.final.update(
+            evaluate(inference_model, dataset, spec.train, device, splits=(split,)))
+    result.final["inference_tokens_per_sec"] = inference_tokens_per_sec(
+        inference_model, dataset, spec.train, device)
     trained = TrainedModel(
         model=model,
         evaluate=lambda m: evaluate(m, dataset, spec.train, device, splits=("val",)),
         artifact_dir=artifact_dir,
+        history=result.history,
     )
     result.final.update(strategies.after_training(trained))
     return result

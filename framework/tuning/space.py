@@ -47,6 +47,8 @@ def grid(space: dict[str, Any]) -> dict[str, list[Any]]:
     for name, param in space.items():
         if isinstance(param, CategoricalParam):
             values[name] = list(param.choices)
+        elif isinstance(param, ChoiceParam):  # options without sub-spaces: a categorical
+            values[name] = list(param.options)
         elif isinstance(param, IntParam):
             values[name] = list(range(param.low, param.high + 1, param.step))
         else:

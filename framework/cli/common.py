@@ -1,0 +1,75 @@
+"""What the commands share: option types, loading a spec, and the one way to report bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from framework.errors import SpecError
+
+
+Overrides = Annotated[
+    list[str] | None,
+    typer.Argument(help="Dotted overrides, e.g. train.max_steps=200 search.n_trials=3"),
+]
+PluginPaths = Annotated[
+    list[str] | None,
+    typer.Option("--plugins", help="Plugin file or folder to load (repeatable)."),
+]
+Home = Annotated[Path, typer.Option(help="Folder of the embedded Optuna and MLflow stores.")]
+Storage = Annotated[
+    str | None, typer.Option(help="Optuna storage URL (default: SQLite under --home).")
+]
+TrackingUri = Annotated[
+    str | None, typer.Option(help="MLflow tracking URI (default: SQLite under --home).")
+]
+
+
+def _fail(error: SpecError) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[bold red]error[/]: {error}", markup=True,
+                                                soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _load(file: Path, overrides: list[str] | None, plugins: list[str] | None):
+    from framework.config import load_spec
+
+    try:
+        return load_spec(file, overrides or [], tuple(plugins or ()))
+    except SpecError as error:
+        _fail(error)
+
+
+def fail(error: SpecError) -> None:
+    """Print ``error`` on one line (no traceback) and exit with status 2."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[bold red]error[/]: {error}", markup=True,
+                                                soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def load(file: Path, overrides: list[str] | None, plugins: list[str] | None):
+    """The validated spec, or exit 2 with the reason."""
+    from framework.config import load_spec
+
+    try:
+        return load_spec(file, overrides or [], tuple(plugins or ()))
+    except SpecError as error:
+        fail(error)
+
+
+def quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    import mlflow  # noqa: F401  (mlflow sets its logger's level on import; override it after)
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", category=FutureWarning)

@@ -1,0 +1,70 @@
+"""``dropout-lab compare``: a study's trials grouped (e.g. by strategy), metrics over seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from framework.cli.common import Home
+from framework.cli.common import Overrides
+from framework.cli.common import PluginPaths
+from framework.cli.common import Storage
+from framework.cli.common import TrackingUri
+from framework.cli.common import load
+from framework.cli.common import quiet_libraries
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(compare)
+
+
+def compare(
+    file: Path,
+    overrides: Overrides = None,
+    by: Annotated[list[str] | None, typer.Option(
+        help="Parameter to group by (repeatable); default: the space's categorical ones.")] = None,
+    metric: Annotated[list[str] | None, typer.Option(
+        help="Final metric to summarise (repeatable); default: the objectives.")] = None,
+    plugins: PluginPaths = None,
+    home: Home = Path("mlruns"),
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Table of mean ± standard error per group of complete trials; also Markdown and MLflow."""
+    loaded = load(file, overrides, plugins)
+    import optuna
+    from rich.console import Console
+    from rich.table import Table
+
+    from framework.reporting.compare import default_grouping
+    from framework.reporting.compare import summarize
+    from framework.reporting.compare import to_markdown
+    from framework.tracking import Locations
+    from framework.tracking import Tracker
+
+    quiet_libraries()
+    spec = loaded.spec
+    locations = Locations.resolve(home, storage, tracking_uri)
+    study = optuna.load_study(study_name=spec.name, storage=locations.storage)
+    groups_by = by or default_grouping(spec.search.space)
+    metrics = metric or [o.metric for o in spec.search.objectives]
+    groups = summarize(study.get_trials(deepcopy=False), groups_by, metrics)
+    table = Table(title=f"{spec.name}: mean ± standard error over trials")
+    for column in [*groups_by, "n", *metrics]:
+        table.add_column(column)
+    for group in groups:
+        table.add_row(*(str(k) for k in group.key), str(group.n),
+                      *(str(group.stats.get(m, "–")) for m in metrics))
+    Console().print(table)
+    markdown = to_markdown(groups, groups_by, metrics)
+    out = Path(home) / "reports" / f"{spec.name}-compare.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown)
+    tracker = Tracker(locations)
+    run = tracker.start_run(tracker.experiment_id(spec.name), "compare",
+                            {"dropout_lab.study": spec.name, "dropout_lab.role": "compare"})
+    tracker.log_text(run, markdown, "compare.md")
+    tracker.end_run(run, "FINISHED")
+    typer.echo(f"written {out} and logged to MLflow run {run}")

@@ -1,0 +1,1 @@
+"""Results a researcher reads: comparison tables of a study's trials, grouped and over seeds."""
