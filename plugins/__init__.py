@@ -3,8 +3,37 @@
 To add a built-in, write ``plugins/<name>.py`` and add its import here.
 """
 
+from plugins import cosine
+from plugins import curriculum
+from plugins import exp_decay
+from plugins import layerdrop
+from plugins import linear_decay
+from plugins import locked
+from plugins import lr_drop
 from plugins import none
+from plugins import r_drop
 from plugins import standard
+from plugins import standout
+from plugins import step
+from plugins import structured_rnn
+from plugins import val_loss_adaptive
+from plugins import weight_drop
 
 
-__all__ = ["none", "standard"]
+__all__ = [
+    "cosine",
+    "curriculum",
+    "exp_decay",
+    "layerdrop",
+    "linear_decay",
+    "locked",
+    "lr_drop",
+    "none",
+    "r_drop",
+    "standard",
+    "standout",
+    "step",
+    "structured_rnn",
+    "val_loss_adaptive",
+    "weight_drop",
+]

@@ -48,9 +48,12 @@ def run(
     home: Home = Path("mlruns"),
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Worker processes on this machine sharing the study.")] = 1,
 ) -> None:
     """Run (or continue) the study: trials train, report to Optuna and log to MLflow."""
     loaded = load(file, overrides, plugins)
+    from framework.cli.progress import LineDisplay
     from framework.cli.progress import RunDisplay
     from framework.cli.summary import print_summary
     from framework.tracking import Locations
@@ -58,15 +61,73 @@ def run(
 
     quiet_libraries()
     locations = Locations.resolve(home, storage, tracking_uri)
-    display = RunDisplay(loaded.spec)
+    if loaded.spec.arms:  # each arm is its own study `<name>.<arm>`
+        from framework.tuning.confirm import run_arms
+
+        run_arms(loaded, locations, RunDisplay)
+        typer.echo(f"ran {len(loaded.spec.arms)} arms; compare them with "
+                   f"`dropout-lab confirm {file}` and `dropout-lab report {file}`")
+        return
+    display = RunDisplay(loaded.spec) if workers == 1 else LineDisplay()
     try:
         with display:
-            outcome = run_study(loaded, locations, display)
+            outcome = run_study(loaded, locations, display, workers=workers,
+                                plugin_paths=tuple(plugins or ()))
     except KeyboardInterrupt:
         typer.echo("\ninterrupted: the running trial is marked failed; run the same command "
                    "again to continue the study.", err=True)
         raise typer.Exit(130) from None
     print_summary(outcome, loaded.spec)
+    if outcome.worker_errors:
+        typer.echo(f"warning: {len(outcome.worker_errors)} of {workers} workers exited with an "
+                   f"error (exit codes {outcome.worker_errors})", err=True)
+        if not outcome.budget_met(loaded.spec.search.n_trials):
+            raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    file: Path,
+    overrides: Overrides = None,
+    plugins: PluginPaths = None,
+    home: Home = Path("mlruns"),
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+    parent_run_id: Annotated[str | None, typer.Option(
+        help="MLflow run to nest trials under; default: the study's latest parent run.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
+    seed_offset: Annotated[int | None, typer.Option(
+        help="Added to the sampler seed; default: from the process id.")] = None,
+) -> None:
+    """Join an existing study as one more worker (on this or any machine sharing its storage)."""
+    import os
+
+    loaded = load(file, overrides, plugins)
+    import optuna
+
+    from framework.cli.progress import LineDisplay
+    from framework.tracking import Locations
+    from framework.tracking.redact import redact
+    from framework.tuning.study import PARENT_RUN_ATTR
+    from framework.tuning.study import run_worker
+    from framework.tuning.workers import STORAGE_ENV
+    from framework.tuning.workers import TRACKING_ENV
+
+    quiet_libraries()
+    locations = Locations.resolve(home, storage or os.environ.get(STORAGE_ENV),
+                                  tracking_uri or os.environ.get(TRACKING_ENV))
+    try:
+        study = optuna.load_study(study_name=loaded.spec.name, storage=locations.storage)
+    except KeyError:
+        fail(SpecError(f"no study {loaded.spec.name!r} in {redact(locations.storage)}; start it "
+                       "with `dropout-lab run` first", source=str(file), key="name"))
+    parent = parent_run_id or study.user_attrs.get(PARENT_RUN_ATTR)
+    try:
+        with LineDisplay() as display:
+            offset = os.getpid() if seed_offset is None else seed_offset
+            run_worker(loaded, locations, parent, display, threads, offset)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 @app.command()
@@ -110,7 +171,8 @@ def plugins_show(name: str, plugins: PluginPaths = None) -> None:
 
 
 # Commands that live in their own modules: each module has ``register(app)``.
-COMMAND_MODULES = ["framework.cli.compare"]
+COMMAND_MODULES = ["framework.cli.compare", "framework.cli.confirm", "framework.cli.report",
+                   "framework.cli.depth", "framework.cli.evaluate"]
 
 
 def main() -> None:

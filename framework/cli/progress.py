@@ -55,18 +55,50 @@ class RunDisplay:
     def trial_finished(self, trial: Any) -> None:
         from optuna.trial import TrialState
 
-        if trial.state == TrialState.COMPLETE:
-            detail = ", ".join(f"{v:.4f}" for v in trial.values)
-        elif trial.state == TrialState.FAIL:
-            detail = trial.user_attrs.get("fail_reason", "")
-        else:
-            detail = f"at step {trial.last_step}"
-        params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
-        self.console.print(f"trial {trial.number} {trial.state.name.lower()}: {detail}  ({params})",
-                           markup=False)
+        self.console.print(describe(trial), markup=False, soft_wrap=True)
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             self.progress.update(self.trials_task, advance=1)
 
 
+def describe(trial: Any) -> str:
+    """``trial 3 complete: 2.1648  (dropout.0.p=0.002, train.lr=0.007)``"""
+    from optuna.trial import TrialState
+
+    if trial.state == TrialState.COMPLETE:
+        detail = ", ".join(f"{v:.4f}" for v in trial.values)
+    elif trial.state == TrialState.FAIL:
+        detail = trial.user_attrs.get("fail_reason", "")
+    else:
+        detail = f"at step {trial.last_step}"
+    params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    return f"trial {trial.number} {trial.state.name.lower()}: {detail}  ({params})"
+
+
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class LineDisplay:
+    """One line per finished trial, for worker processes and non-interactive logs."""
+
+    def __init__(self) -> None:
+        import os
+
+        self.console = Console(highlight=False)
+        self.pid = os.getpid()
+
+    def __enter__(self) -> LineDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def trial_started(self, number: int, params: dict[str, Any]) -> None: ...
+
+    def step(self, step: int, total_steps: int) -> None: ...
+
+    def evaluated(self, step: int, metrics: dict[str, float]) -> None: ...
+
+    def trial_finished(self, trial: Any) -> None:
+        self.console.print(f"[worker {self.pid}] {describe(trial)}", markup=False,
+                           soft_wrap=True)

@@ -8,6 +8,8 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
+from framework.tracking.redact import redact
+
 
 def print_summary(outcome: Any, spec: Any) -> None:
     study = outcome.study
@@ -30,8 +32,8 @@ def print_summary(outcome: Any, spec: Any) -> None:
             table.add_row(f"Pareto trial {trial.number}", f"{values}  {_params(trial.params)}")
     table.add_row("MLflow", f"experiment {spec.name!r} (id {outcome.experiment_id}), "
                   f"parent run {outcome.parent_run_id}")
-    table.add_row("tracking", outcome.locations.tracking_uri)
-    table.add_row("storage", outcome.locations.storage)
+    table.add_row("tracking", redact(outcome.locations.tracking_uri))
+    table.add_row("storage", redact(outcome.locations.storage))
     table.add_row("browse", "dropout-lab ui")
     console.print(table)
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))

@@ -36,7 +36,9 @@ class TrainSpec(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto`` uses CUDA when present (with bf16 autocast where supported), else the CPU."""
     threads: int | None = Field(None, ge=1)
-    """CPU threads for torch; default: torch's own choice."""
+    """CPU threads for torch; default: the machine's cores shared among the local workers."""
+    checkpoints: bool = True
+    """Save the training state after every evaluation, so a retried trial resumes from it."""
 
 
 class TPESpec(Section):
@@ -126,6 +128,16 @@ class SearchSpec(Section):
     pruner: PrunerSpec = Field(default_factory=lambda: NoPrunerSpec(name="none"))
     objectives: list[Objective] = Field(default_factory=lambda: [Objective()], min_length=1)
     space: dict[str, Param] = Field(default_factory=dict)
+    heartbeat_interval: int = Field(30, ge=1)
+    """Seconds between a running trial's heartbeats; a trial silent for longer than the grace
+    period (a killed worker) is marked failed by the next worker that looks."""
+    grace_period: int | None = Field(None, ge=1)
+    """Seconds without a heartbeat before a trial counts as dead; default 2 x the interval."""
+    max_retries: int = Field(2, ge=0)
+    """How often a trial whose worker died is run again (resuming from its checkpoint)."""
+    tracking_timeout: float = Field(600.0, gt=0)
+    """Seconds a trial keeps training while the MLflow server is unreachable (metrics are kept
+    and sent when it is back) before it fails with that reason."""
 
     @model_validator(mode="after")
     def _check(self) -> SearchSpec:

@@ -17,6 +17,8 @@ from pydantic import create_model
 from pydantic import model_validator
 
 from framework import registry
+from framework.config.arms import Arms
+from framework.config.arms import ConfirmSpec
 from framework.config.base import Section
 from framework.config.errors import KeyedValueError
 from framework.config.sections import SearchSpec
@@ -46,6 +48,10 @@ class StudySpec(Section):
     dropout: list[Any] = Field(default_factory=list)
     """Strategies composed in every trial, applied in order; empty means no dropout."""
     search: SearchSpec = Field(default_factory=SearchSpec)
+    confirm: ConfirmSpec = Field(default_factory=ConfirmSpec)
+    """``dropout-lab confirm``: the best configurations re-trained over fresh seeds."""
+    arms: Arms = Field(default_factory=dict)
+    """Arms compared with each other, each its own Optuna study ``<name>.<arm>``."""
 
     @model_validator(mode="after")
     def _check_composition(self) -> StudySpec:

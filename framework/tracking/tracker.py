@@ -1,29 +1,89 @@
-"""A thin, batched MLflow client for studies and trials."""
+"""A thin, batched MLflow client for studies and trials, patient with an unreachable server.
+
+When a tracking server cannot be reached, logging calls are kept in order and sent once it
+answers again, so training goes on; if it stays unreachable longer than ``timeout`` seconds the
+next call raises :class:`TrackingUnavailable`, which fails the trial with that reason.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
+import os
 import re
 import subprocess
 import time
 from typing import Any
 
+from framework.tracking.redact import redact
 from framework.tracking.store import Locations
 
 
 _BAD_KEY_CHARS = re.compile(r"[^\w./\- :]")
 _PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
 _MAX_PARAM_LENGTH = 6000
+# Errors that mean "the request was wrong", not "the server is away": never retried.
+_PERMANENT = {"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST",
+              "BAD_REQUEST", "PERMISSION_DENIED", "UNAUTHENTICATED"}
+
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking store stayed unreachable for longer than the allowed time."""
 
 
 class Tracker:
     """Creates and fills the runs of a study through one ``MlflowClient``."""
 
-    def __init__(self, locations: Locations):
+    def __init__(self, locations: Locations, timeout: float = 600.0):
+        if locations.tracking_uri.startswith("http"):
+            # Fail fast inside MLflow's client; this class does the waiting and the retrying.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
         from mlflow import MlflowClient
 
         self.locations = locations
         self.client = MlflowClient(tracking_uri=locations.tracking_uri)
+        self.timeout = timeout
+        self._pending: list[Callable[[], Any]] = []
+        self._down_since: float | None = None
+
+    def _send(self, call: Callable[[], Any]) -> None:
+        """Send ``call`` after anything still pending; keep it if the store is unreachable."""
+        self._pending.append(call)
+        self._drain()
+
+    def _drain(self) -> None:
+        while self._pending:
+            try:
+                self._pending[0]()
+            except Exception as exc:
+                if getattr(exc, "error_code", None) in _PERMANENT:
+                    self._pending.pop(0)
+                    raise
+                now = time.monotonic()
+                self._down_since = self._down_since or now
+                if now - self._down_since > self.timeout:
+                    raise TrackingUnavailable(
+                        f"MLflow tracking store {redact(self.locations.tracking_uri)} unreachable "
+                        f"for {now - self._down_since:.0f} s: {redact(str(exc))[:300]}"
+                    ) from None
+                return
+            self._pending.pop(0)
+        self._down_since = None
+
+    def flush(self, wait: float | None = None) -> None:
+        """Try to send what is pending, for up to ``wait`` seconds (default: the timeout)."""
+        deadline = time.monotonic() + (self.timeout if wait is None else wait)
+        delay = 0.5
+        self._drain()
+        while self._pending:
+            if time.monotonic() > deadline:
+                raise TrackingUnavailable(
+                    f"MLflow tracking store {redact(self.locations.tracking_uri)} unreachable; "
+                    f"{len(self._pending)} logging calls could not be sent")
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            self._drain()
 
     def experiment_id(self, study_name: str) -> str:
         """The experiment named after the study, created on first use."""
@@ -47,9 +107,10 @@ class Tracker:
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(_key(k), str(v)[:_MAX_PARAM_LENGTH]) for k, v in params.items()]
+        items = [Param(_key(k), redact(str(v))[:_MAX_PARAM_LENGTH]) for k, v in params.items()]
         for start in range(0, len(items), _PARAMS_PER_BATCH):
-            self.client.log_batch(run_id, params=items[start:start + _PARAMS_PER_BATCH])
+            chunk = items[start:start + _PARAMS_PER_BATCH]
+            self._send(lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         """All of one step's metrics in a single call."""
@@ -57,22 +118,33 @@ class Tracker:
 
         now = int(time.time() * 1000)
         batch = [Metric(_key(k), float(v), now, step) for k, v in metrics.items()]
-        self.client.log_batch(run_id, metrics=batch)
+        self._send(lambda: self.client.log_batch(run_id, metrics=batch))
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        run_tags = [RunTag(k, redact(str(v))) for k, v in tags.items()]
+        self._send(lambda: self.client.log_batch(run_id, tags=run_tags))
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        self.client.log_text(run_id, text, artifact_file)
+        text = redact(text)
+        self._send(lambda: self.client.log_text(run_id, text, artifact_file))
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
-        self.client.log_artifacts(run_id, local_dir, artifact_path)
+        """Upload now (the files may be temporary), waiting out an unreachable store."""
+        self.flush()
+        self._send(lambda: self.client.log_artifacts(run_id, local_dir, artifact_path))
+        self.flush()
+
+    def log_artifact_later(self, run_id: str, local_path: str,
+                           artifact_path: str | None = None) -> None:
+        """Upload ``local_path`` now, or when the store is back (whatever the file holds then)."""
+        self._send(lambda: self.client.log_artifact(run_id, local_path, artifact_path))
 
     def end_run(self, run_id: str, status: str) -> None:
-        """``status``: FINISHED, FAILED or KILLED."""
-        self.client.set_terminated(run_id, status)
+        """``status``: FINISHED, FAILED or KILLED; sends everything still pending first."""
+        self._send(lambda: self.client.set_terminated(run_id, status))
+        self.flush()
 
 
 def _key(name: str) -> str:

@@ -7,13 +7,16 @@ and the tuning layer turns those calls into trial reports, pruning and logged me
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 import math
+import random
 import time
 from typing import Any
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,20 +60,29 @@ def train(
     device: torch.device,
     seed: int,
     observer: TrainObserver | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train ``model`` for ``spec.max_steps`` steps; keep the best checkpoint by val loss."""
+    """Train ``model`` for ``spec.max_steps`` steps; keep the best checkpoint by val loss.
+
+    ``checkpoint`` receives the full training state after every evaluation; passing such a state
+    back as ``resume`` continues the run from that step instead of starting over.
+    """
     strategies.attach(model)  # before the optimizer: a strategy may add parameters
     model.to(device)
     optimizer = make_optimizer(model, spec)
     generator = torch.Generator().manual_seed(seed)
     result = TrainResult()
     best_val = math.inf
-    train_seconds, total_tokens = 0.0, 0
+    train_seconds, total_tokens, start_step = 0.0, 0, 0
+    if resume is not None:
+        start_step, best_val, train_seconds, total_tokens = _restore(
+            resume, model, optimizer, generator, strategies, result)
     window_tokens, window_loss, window_steps = 0, torch.zeros((), device=device), 0
     window_terms: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
     model.train()
     started = time.perf_counter()
-    for step in range(spec.max_steps):
+    for step in range(start_step, spec.max_steps):
         lr = lr_at(step, spec)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -118,6 +130,15 @@ def train(
             result.final = {k: v for k, v in metrics.items()
                             if k.startswith("val_") or k == "train_loss"}
         strategies.on_eval(done, metrics)
+        if checkpoint is not None:
+            checkpoint({
+                "step": done, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "strategies": strategies.state_dict(), "generator": generator.get_state(),
+                "rng": (torch.get_rng_state(), random.getstate(), np.random.get_state()),
+                "history": result.history, "best_step": result.best_step,
+                "best_state": result.best_state, "final": result.final, "best_val": best_val,
+                "train_seconds": train_seconds, "total_tokens": total_tokens,
+            })
         if observer is not None:
             observer.on_eval(done, metrics)
         window_tokens, window_steps = 0, 0
@@ -131,3 +152,21 @@ def train(
         train_tokens_per_sec=total_tokens / train_seconds,
     )
     return result
+
+
+def _restore(state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+             generator: torch.Generator, strategies: StrategyStack, result: TrainResult
+             ) -> tuple[int, float, float, int]:
+    """Load a state saved by the ``checkpoint`` callback; returns where the counters stood."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    strategies.load_state_dict(state["strategies"])
+    generator.set_state(state["generator"])
+    torch_rng, python_rng, numpy_rng = state["rng"]
+    torch.set_rng_state(torch_rng)
+    random.setstate(python_rng)
+    np.random.set_state(numpy_rng)
+    result.history = list(state["history"])
+    result.best_step, result.best_state = state["best_step"], state["best_state"]
+    result.final = dict(state["final"])
+    return state["step"], state["best_val"], state["train_seconds"], state["total_tokens"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ def load_dataset(spec: Any) -> Any:
     return _datasets[key]
 
 
-def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None = None
-                 ) -> TrainResult:
+def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None = None,
+                 checkpoint: Callable[[dict[str, Any]], None] | None = None,
+                 resume: dict[str, Any] | None = None) -> TrainResult:
     """Train the study's model under its strategies; leave ``best.pt`` in ``artifact_dir``.
 
     The returned result's ``final`` metrics include what the strategies' ``after_training``
@@ -46,7 +48,7 @@ def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None =
     model = registry.create_model(spec.model, dataset.info)
     strategies = StrategyStack.from_configs(spec.dropout)
     result = train(model, dataset, spec.train, strategies, device=device, seed=spec.seed,
-                   observer=observer)
+                   observer=observer, checkpoint=checkpoint, resume=resume)
     model.load_state_dict(result.best_state)
     torch.save(
         {"spec": spec.model_dump(mode="json"), "model": result.best_state,

@@ -7,14 +7,17 @@ from pathlib import Path
 import tempfile
 from typing import Any
 from typing import Protocol
+import warnings
 
 import optuna
+from optuna.trial import TrialState
 import yaml
 
 from framework.config import LoadedSpec
 from framework.config import validate
 from framework.config.paths import flatten
 from framework.tracking import Tracker
+from framework.tracking.redact import redact
 from framework.training.run import run_training
 from framework.tuning.space import suggest
 
@@ -33,6 +36,10 @@ class QuietDisplay:
     def evaluated(self, step: int, metrics: dict[str, float]) -> None: ...
 
 
+class BudgetReached(optuna.exceptions.OptunaError):
+    """Other workers started the last trials of the budget first; this one does not run."""
+
+
 class Objective:
     """Callable for ``study.optimize``; trials nest under ``parent_run_id`` in MLflow."""
 
@@ -43,8 +50,30 @@ class Objective:
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.display = display or QuietDisplay()
+        self.budget_reached = False
+        self.last_failed = False
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        self.last_failed = True
+        self._check_budget(trial)
+        from framework.tuning.study import worker_id
+
+        trial.set_user_attr("worker", worker_id())
+        values = self._run(trial)
+        self.last_failed = False
+        return values
+
+    def _check_budget(self, trial: optuna.Trial) -> None:
+        """Decide by trial number, so that racing workers agree on who gets the last slots."""
+        counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        ahead = [t for t in trial.study.get_trials(deepcopy=False, states=counted)
+                 if t.number < trial.number]
+        if len(ahead) >= self.loaded.spec.search.n_trials:
+            self.budget_reached = True
+            trial.set_user_attr("fail_reason", "not run: the budget was reached by other workers")
+            raise BudgetReached("budget reached")
+
+    def _run(self, trial: optuna.Trial) -> float | list[float]:
         raw = copy.deepcopy(self.loaded.raw)
         suggest(trial, self.loaded.spec.search.space, raw)
         run_id = self.tracker.start_run(
@@ -66,7 +95,7 @@ class Objective:
             self.tracker.set_tags(run_id, {"dropout_lab.state": "pruned"})
             raise
         except BaseException as exc:
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = redact(f"{type(exc).__name__}: {exc}")
             trial.set_user_attr("fail_reason", reason)
             self.tracker.set_tags(run_id, {"dropout_lab.state": "failed",
                                            "dropout_lab.fail_reason": reason[:5000]})
@@ -84,14 +113,66 @@ class Objective:
         self.tracker.log_text(run_id, yaml.safe_dump(dumped, sort_keys=False), "spec.yaml")
         observer = _TrialObserver(trial, spec, self.tracker, run_id, self.display)
         with tempfile.TemporaryDirectory(prefix="dropout-lab-") as tmp:
-            result = run_training(spec, Path(tmp), observer)
-            self.tracker.log_artifacts(run_id, tmp)
+            checkpoint = resume = None
+            if spec.train.checkpoints:
+                checkpoint = _Checkpointer(self.tracker, run_id, Path(tmp) / "checkpoint")
+                resume = self._resume_state(trial, Path(tmp) / "resume")
+            if resume is not None:
+                trial.set_user_attr("resumed_from_step", resume["step"])
+                for record in resume["history"]:
+                    record = dict(record)
+                    self.tracker.log_metrics(run_id, record, step=int(record.pop("step")))
+            artifacts = Path(tmp) / "artifacts"
+            artifacts.mkdir()
+            result = run_training(spec, artifacts, observer, checkpoint=checkpoint, resume=resume)
+            self.tracker.log_artifacts(run_id, str(artifacts))
         self.tracker.log_metrics(run_id, {f"final/{k}": v for k, v in result.final.items()},
                                  step=result.history[-1]["step"])
         for key, value in result.final.items():
             trial.set_user_attr(key, value)
         values = [result.final[o.metric] for o in spec.search.objectives]
         return values[0] if len(values) == 1 else values
+
+
+    def _resume_state(self, trial: optuna.Trial, folder: Path) -> dict[str, Any] | None:
+        """The last checkpoint of the dead trial this one retries, if it left one."""
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback
+        study_trials = trial.study.get_trials(deepcopy=False)
+        frozen = next(t for t in study_trials if t.number == trial.number)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            history = retry.retry_history(frozen)
+        if not history:
+            return None
+        import torch
+
+        for number in reversed(history):
+            run_id = study_trials[number].user_attrs.get("mlflow_run_id")
+            if run_id is None:
+                continue
+            try:
+                path = self.tracker.client.download_artifacts(run_id, "checkpoint/last.pt",
+                                                              str(folder))
+            except Exception:  # that attempt died before its first checkpoint
+                continue
+            return torch.load(path, weights_only=False)
+        return None
+
+
+class _Checkpointer:
+    """Saves the training state after each evaluation and uploads it to the trial's run."""
+
+    def __init__(self, tracker: Tracker, run_id: str, folder: Path):
+        folder.mkdir(parents=True)
+        self.tracker, self.run_id, self.path = tracker, run_id, folder / "last.pt"
+
+    def __call__(self, state: dict[str, Any]) -> None:
+        import torch
+
+        partial = self.path.with_suffix(".tmp")
+        torch.save(state, partial)
+        partial.replace(self.path)  # an upload never sees a half-written file
+        self.tracker.log_artifact_later(self.run_id, str(self.path), "checkpoint")
 
 
 class _TrialObserver:

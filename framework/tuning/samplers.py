@@ -10,8 +10,9 @@ from framework.config.sections import SearchSpec
 from framework.tuning.space import grid
 
 
-def make_sampler(search: SearchSpec) -> optuna.samplers.BaseSampler:
-    spec = search.sampler
+def make_sampler(search: SearchSpec, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
+    spec = search.sampler.model_copy(
+        update={"seed": None if search.sampler.seed is None else search.sampler.seed + seed_offset})
     samplers = optuna.samplers
     if spec.name == "tpe":
         # constant_liar keeps parallel workers from proposing the same point (on by default in 5).

@@ -131,3 +131,12 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(
         assert "not finite" in run.data.tags["dropout_lab.fail_reason"]
     finally:
         registry.strategies.remove("nan_study_test")
+
+
+def test_two_objectives_make_a_pareto_study(tiny_study, locations) -> None:
+    objectives = ("search.objectives=[{metric: val_loss, direction: minimize}, "
+                  "{metric: train_time, direction: minimize}]")
+    outcome = run_study(load_spec(tiny_study, [objectives]), locations)
+    assert len(outcome.study.directions) == 2
+    trial = outcome.study.best_trials[0]
+    assert trial.values == [trial.user_attrs["val_loss"], trial.user_attrs["train_time"]]

@@ -1,0 +1,104 @@
+"""Training-step time of structured dropout in LSTMs (Sarma et al., NeurIPS 2021, case III).
+
+A 2-layer LSTM over ``--steps`` time steps, forward + backward of a scalar loss over every output,
+for each hidden size and batch size. Variants:
+
+* ``nn.LSTM``: the fused ``torch.nn.LSTM`` with standard dropout ``p`` between its layers;
+* ``ours``: our loop with dropout off (how far it is from the fused kernel);
+* ``dense p=X step|seq``: our loop with the structured masks applied densely (``h * mask`` times the
+  full weight), the reference the paper compares with;
+* ``struct p=X step|seq``: the compact products over the kept units (per-step masks, the paper's
+  case III, or one mask per sequence, case IV).
+
+Variants alternate within each repeat (A, B, C, A, B, C, ...) so that load from other processes
+slows them alike; medians over repeats and ratios to the dense reference at the same ``p`` and mask
+mode are printed. One thread by default: on an oversubscribed machine a second intra-op thread
+that is descheduled stalls every barrier (LSTM steps ran 20x slower at 2 threads under load).
+
+    .venv/bin/python benchmarks/structured_rnn.py     # ~2 min of CPU; 10 min wall at load 20
+    .venv/bin/python benchmarks/structured_rnn.py --steps 35 --repeats 7 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from framework.models.lstm import LSTM
+
+
+def variants(p_values: list[float]) -> list[tuple[str, dict]]:
+    out: list[tuple[str, dict]] = [("nn.LSTM", {"fused": max(p_values)}), ("ours", {})]
+    for p in p_values:
+        for per_step in (True, False):
+            mode = "step" if per_step else "seq"
+            out.append((f"dense p={p} {mode}", {"p": p, "per_step": per_step, "dense": True}))
+            out.append((f"struct p={p} {mode}", {"p": p, "per_step": per_step, "dense": False}))
+    return out
+
+
+def build(hidden: int, options: dict) -> nn.Module:
+    if "fused" in options:
+        return nn.LSTM(hidden, hidden, num_layers=2, dropout=options["fused"]).train()
+    model = LSTM(hidden, [hidden, hidden]).train()
+    for n, layer in enumerate(model.layers):
+        layer.structured_p = options.get("p", 0.0)
+        layer.structured_per_step = options.get("per_step", True)
+        layer.structured_dense = options.get("dense", False)
+        layer.structured_output = n == 0  # the mask also feeds the next layer
+    return model
+
+
+def step_time(model: nn.Module, x: torch.Tensor) -> float:
+    start = time.perf_counter()
+    out = model(x)[0]
+    out.square().mean().backward()
+    elapsed = time.perf_counter() - start
+    for param in model.parameters():
+        param.grad = None
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--batch", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--p", type=float, nargs="+", default=[0.3, 0.5])
+    parser.add_argument("--steps", type=int, default=10, help="time steps per sequence")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"2-layer LSTM, {args.steps} time steps, forward+backward, {args.threads} thread(s), "
+          f"median of {args.repeats} alternating repeats (ms per training step)")
+    for hidden in args.hidden:
+        for batch in args.batch:
+            named = variants(args.p)
+            models = {name: build(hidden, options) for name, options in named}
+            x = torch.randn(args.steps, batch, hidden)
+            for model in models.values():  # warm-up: allocator, kernel selection
+                step_time(model, x)
+            times: dict[str, list[float]] = {name: [] for name in models}
+            for _ in range(args.repeats):
+                for name, model in models.items():
+                    times[name].append(step_time(model, x))
+            median = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+            print(f"\nhidden {hidden}, batch {batch}")
+            print(f"  {'nn.LSTM (dropout between layers)':<34}{median['nn.LSTM']:9.1f} ms")
+            print(f"  {'ours, dropout off':<34}{median['ours']:9.1f} ms   "
+                  f"{median['ours'] / median['nn.LSTM']:.2f}x the time of nn.LSTM")
+            for name in median:
+                if name.startswith("struct"):
+                    dense = name.replace("struct", "dense")
+                    print(f"  {dense:<22}{median[dense]:9.1f} ms   {name:<18}{median[name]:9.1f}"
+                          f" ms   speed-up {median[dense] / median[name]:.2f}x"
+                          f"   vs nn.LSTM {median['nn.LSTM'] / median[name]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

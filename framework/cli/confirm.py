@@ -1,0 +1,109 @@
+"""``dropout-lab confirm``: re-train a study's best configurations and its baseline over seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from framework.cli.common import Home
+from framework.cli.common import Overrides
+from framework.cli.common import PluginPaths
+from framework.cli.common import Storage
+from framework.cli.common import TrackingUri
+from framework.cli.common import fail
+from framework.cli.common import load
+from framework.cli.common import quiet_libraries
+from framework.errors import SpecError
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(confirm)
+
+
+def confirm(
+    file: Path,
+    overrides: Overrides = None,
+    top: Annotated[int | None, typer.Option(
+        min=1, help="Best configurations to confirm (default: the study's confirm.top).")] = None,
+    seeds: Annotated[int | None, typer.Option(
+        min=2, help="Fresh seeds per configuration (default: the study's confirm.seeds).")] = None,
+    run_arms: Annotated[bool, typer.Option(
+        "--run-arms", help="First run each arm's search to its budget (studies with arms).")
+    ] = False,
+    plugins: PluginPaths = None,
+    home: Home = Path("mlruns"),
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Re-train the K best configurations and the baseline with N fresh seeds; compare them.
+
+    Every (configuration, seed) pair is a trial of the Optuna study ``<name>-confirm`` and a child
+    run of a confirmation run in MLflow. Running it again continues; several processes may share
+    the work. The table goes to stdout, to Markdown under --home/reports and to MLflow.
+    """
+    loaded = load(file, overrides, plugins)
+    from framework.cli.progress import RunDisplay
+    from framework.tracking import Locations
+
+    locations = Locations.resolve(home, storage, tracking_uri)
+    if not run_arms:
+        require_storage(locations, file)
+    quiet_libraries()
+    from framework.reporting.comparison import build
+    from framework.tuning.confirm import arm_loaded
+    from framework.tuning.confirm import confirmation_spec
+    from framework.tuning.confirm import plan_confirmation
+    from framework.tuning.confirm import run_arms as search_arms
+    from framework.tuning.confirm import run_confirmation
+
+    if run_arms:
+        try:
+            for arm in loaded.spec.arms:
+                arm_loaded(loaded, arm)
+        except SpecError as error:
+            fail(error)
+        try:
+            search_arms(loaded, locations, RunDisplay)
+        except KeyboardInterrupt:
+            typer.echo("\ninterrupted: run the same command again to continue.", err=True)
+            raise typer.Exit(130) from None
+    try:
+        plan = plan_confirmation(loaded, locations.storage, top, seeds)
+        display = RunDisplay(confirmation_spec(loaded, plan).spec)
+    except SpecError as error:
+        fail(error)
+    try:
+        with display:
+            outcome = run_confirmation(loaded, locations, top, seeds, display)
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted: run the same command again to continue the confirmation.",
+                   err=True)
+        raise typer.Exit(130) from None
+    comparison = build(outcome.study)
+    write_tables(comparison, Path(home), outcome.parent_run_id, locations, "confirm")
+
+
+def require_storage(locations, file: Path) -> None:
+    """Exit 2 (creating nothing) when the embedded Optuna store does not exist yet."""
+    url = locations.storage
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        fail(SpecError(f"no Optuna storage at {url.removeprefix('sqlite:///')}; run the study "
+                       "first (dropout-lab run), or pass --home/--storage", source=str(file)))
+
+
+def write_tables(comparison, home: Path, run_id: str, locations, kind: str) -> Path:
+    """Print the comparison, write it as Markdown under ``home/reports`` and log it to MLflow."""
+    from framework.reporting.comparison import to_markdown
+    from framework.reporting.comparison import to_text
+    from framework.tracking import Tracker
+
+    typer.echo(to_text(comparison), nl=False)
+    markdown = to_markdown(comparison)
+    out = home / "reports" / f"{comparison.study}-{kind}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown)
+    Tracker(locations).log_text(run_id, markdown, "comparison.md")
+    typer.echo(f"written {out} and logged to MLflow run {run_id}")
+    return out

@@ -1,0 +1,97 @@
+"""``dropout-lab depth``: val loss at every pruned depth, one line per group (LayerDrop studies)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from framework.cli.common import Home
+from framework.cli.common import Overrides
+from framework.cli.common import PluginPaths
+from framework.cli.common import Storage
+from framework.cli.common import TrackingUri
+from framework.cli.common import load
+from framework.cli.common import quiet_libraries
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(depth)
+    app.command()(prune)
+
+
+def depth(
+    file: Path,
+    overrides: Overrides = None,
+    by: Annotated[str, typer.Option(help="Parameter whose values are the lines.")
+                  ] = "dropout.0.p",
+    plugins: PluginPaths = None,
+    home: Home = Path("mlruns"),
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Table and plot of val loss against layers kept (mean ± s.e. over seeds) per group."""
+    loaded = load(file, overrides, plugins)
+    import optuna
+    from rich.console import Console
+
+    from framework.reporting.depth import depth_table
+    from framework.reporting.depth import plot
+    from framework.reporting.depth import to_csv
+    from framework.reporting.depth import to_markdown
+    from framework.tracking import Locations
+    from framework.tracking import Tracker
+
+    quiet_libraries()
+    spec = loaded.spec
+    locations = Locations.resolve(home, storage, tracking_uri)
+    study = optuna.load_study(study_name=spec.name, storage=locations.storage)
+    table = depth_table(study.get_trials(deepcopy=False), by)
+    if not table:
+        typer.echo("no complete trial reports val_loss_depth_<k> (is `layerdrop` in the study?)",
+                   err=True)
+        raise typer.Exit(1)
+    markdown = to_markdown(table, by)
+    Console().print(markdown, markup=False)
+    out = Path(home) / "reports" / f"{spec.name}-depth"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "depth.md").write_text(markdown)
+    (out / "depth.csv").write_text(to_csv(table, by))
+    plot(table, by, out / "depth.png", f"{spec.name}: val loss of pruned models")
+    tracker = Tracker(locations)
+    run = tracker.start_run(tracker.experiment_id(spec.name), "depth",
+                            {"dropout_lab.study": spec.name, "dropout_lab.role": "depth"})
+    tracker.log_artifacts(run, str(out))
+    tracker.end_run(run, "FINISHED")
+    typer.echo(f"written {out}/depth.{{md,csv,png}} and logged to MLflow run {run}")
+
+
+def prune(
+    checkpoint: Path,
+    out: Path,
+    layers: Annotated[str | None, typer.Option(
+        help="0-based indices of the layers to keep, comma-separated, e.g. 0,2,4.")] = None,
+    depth: Annotated[int | None, typer.Option(help="Number of layers to keep.")] = None,
+    keep: Annotated[str, typer.Option(
+        help="Selector for --depth: every_other, first or last.")] = "every_other",
+) -> None:
+    """Write a smaller copy of a checkpoint (e.g. a trial's best.pt) keeping only some layers."""
+    import torch
+
+    from framework.models import pruning
+
+    if (layers is None) == (depth is None):
+        typer.echo("give --layers or --depth", err=True)
+        raise typer.Exit(2)
+    raw = torch.load(checkpoint, map_location="cpu", weights_only=False)["spec"]
+    n = int(pruning.model_spec(raw)["n_layer"])
+    try:
+        kept = (pruning.explicit(n, [int(i) for i in layers.split(",")]) if layers is not None
+                else pruning.select(keep, n, depth))
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    pruning.prune_checkpoint(checkpoint, out, kept)
+    typer.echo(f"kept layers {kept} of {n}: written {out} ({out.stat().st_size} bytes, "
+               f"from {checkpoint.stat().st_size})")

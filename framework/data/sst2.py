@@ -1,0 +1,131 @@
+"""GLUE SST-2: binary sentiment classification of movie-review sentences.
+
+Socher et al., "Recursive Deep Models for Semantic Compositionality Over a Sentiment Treebank",
+EMNLP 2013; as packaged in GLUE (Wang et al., ICLR 2019): 67,349 training and 872 development
+sentences, already tokenised (lower-cased, space-separated), one ``sentence<TAB>label`` line each
+after a header. Both files ship gzip-compressed in ``framework/data/files`` and are checked
+against the SHA-256 of the original bytes.
+
+Words seen fewer than ``min_count`` times in train map to ``<unk>``. Every sequence starts with a
+``<cls>`` token (so a [CLS] head and a masked mean pool see the same positions) and is padded with
+``<pad>`` to the longest sequence of its batch; ``Batch.mask`` is True for real tokens.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from framework.data.base import Batch
+from framework.data.text import bundled_text
+
+
+SST2_SHA256 = {
+    "train": "48eac26399f8456935f81dd9e3a745c1430adb6c62e233ccfe22db4a0d15d1d1",
+    "dev": "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0",
+}
+PAD, UNK, CLS = "<pad>", "<unk>", "<cls>"
+
+
+def parse_labelled(text: str, source: str = "text") -> list[tuple[list[str], int]]:
+    """``(words, label)`` pairs from ``sentence<TAB>label`` lines after a header line.
+
+    Raises:
+        ValueError: on a line without exactly one tab or with a non-integer label.
+    """
+    examples = []
+    lines = text.splitlines()
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[1].strip().lstrip("-").isdigit():
+            raise ValueError(f"{source}, line {number}: expected 'sentence<TAB>label', "
+                             f"got {line[:80]!r}")
+        examples.append((parts[0].split(), int(parts[1])))
+    return examples
+
+
+def read_labelled(path: str | Path) -> list[tuple[list[str], int]]:
+    """Read a labelled file in the SST-2 format (``sentence<TAB>label`` with a header)."""
+    return parse_labelled(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+class SST2:
+    """SST-2 (or any file pair of its format) as word-id sequences with padding masks."""
+
+    def __init__(self, spec: Any, model: Any):
+        train = (read_labelled(spec.train_path) if spec.train_path else
+                 parse_labelled(bundled_text("sst2_train.tsv.gz", SST2_SHA256["train"])))
+        dev = (read_labelled(spec.dev_path) if spec.dev_path else
+               parse_labelled(bundled_text("sst2_dev.tsv.gz", SST2_SHA256["dev"])))
+        if spec.train_examples is not None:
+            train = train[:spec.train_examples]
+        self.max_len = spec.max_len or model.block_size
+        counts = Counter(word for words, _ in train for word in words)
+        # Most frequent first, ties by spelling, so the vocabulary is the same on every build.
+        kept = sorted((w for w, c in counts.items() if c >= spec.min_count),
+                      key=lambda w: (-counts[w], w))
+        self.itos = [PAD, UNK, CLS, *kept]
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        labels = sorted({label for _, label in train})
+        if labels != list(range(len(labels))) or len(labels) < 2:
+            raise ValueError(f"labels must be 0..K-1 with K >= 2, got {labels}")
+        self.info = {"vocab_size": len(self.itos), "num_classes": len(labels), "pad_id": 0}
+        self.splits = {"train": self.encode(train), "val": self.encode(dev)}
+
+    def encode(self, examples: list[tuple[list[str], int]]) -> tuple[list[torch.Tensor],
+                                                                     torch.Tensor]:
+        """Token-id tensors (``<cls>`` first, truncated to ``max_len``) and the labels."""
+        unk = self.stoi[UNK]
+        seqs = [torch.tensor([self.stoi[CLS], *(self.stoi.get(w, unk) for w in words)]
+                             [:self.max_len], dtype=torch.long) for words, _ in examples]
+        return seqs, torch.tensor([label for _, label in examples], dtype=torch.long)
+
+    @staticmethod
+    def collate(seqs: list[torch.Tensor], labels: torch.Tensor) -> Batch:
+        """Pad to the longest sequence; the mask is True for real tokens."""
+        length = max(len(s) for s in seqs)
+        inputs = torch.zeros(len(seqs), length, dtype=torch.long)  # 0 is <pad>
+        mask = torch.zeros(len(seqs), length, dtype=torch.bool)
+        for row, seq in enumerate(seqs):
+            inputs[row, :len(seq)] = seq
+            mask[row, :len(seq)] = True
+        return Batch(inputs, labels, mask)
+
+    def _batch(self, split: str, index: torch.Tensor) -> Batch:
+        seqs, labels = self.splits[split]
+        return self.collate([seqs[i] for i in index.tolist()], labels[index])
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        n = len(self.splits["train"][1])
+        return self._batch("train", torch.randint(n, (batch_size,), generator=generator))
+
+    def eval_batches(self, split: str, batch_size: int, n_batches: int) -> Iterator[Batch]:
+        """The whole dev split (``val``), or ``n_batches`` fixed random batches of train.
+
+        Dev is cut into batches whose sizes differ by at most one, so the mean of the batch means
+        that evaluation reports is the dev-set accuracy to within rounding.
+        """
+        n = len(self.splits[split][1])
+        if split == "train":
+            generator = torch.Generator().manual_seed(1234)
+            for _ in range(n_batches):
+                yield self._batch(split, torch.randint(n, (batch_size,), generator=generator))
+            return
+        for index in torch.arange(n).tensor_split(-(-n // batch_size)):
+            yield self._batch(split, index)
+
+    def labelled_batches(self, path: str | Path, batch_size: int) -> Iterator[Batch]:
+        """Batches of another labelled file of the same format, in file order."""
+        seqs, labels = self.encode(read_labelled(path))
+        for start in range(0, len(seqs), batch_size):
+            yield self.collate(seqs[start:start + batch_size], labels[start:start + batch_size])
+
+    def metrics(self, out: Any, batch: Batch) -> dict[str, float]:
+        """Accuracy of the arg-max class."""
+        return {"accuracy": (out.logits.argmax(-1) == batch.targets).float().mean().item()}

@@ -1,0 +1,1 @@
+"""Layer-level building blocks that strategies put into models (e.g. LayerDrop stacks)."""

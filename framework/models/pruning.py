@@ -1,0 +1,184 @@
+"""Depth on demand: choose which layers of a stack to keep, and build or save the pruned model.
+
+Fan, Grave and Joulin (ICLR 2020, sec. 5) prune a model trained with LayerDrop to any depth with
+no fine-tuning, by keeping a subset of its layers. Layer indices here are **0-based** (as in
+fairseq's ``layers_to_keep``): layer 0 is the one nearest the input.
+
+Selectors of ``k`` of ``n`` layers:
+
+* ``every_other``: spread the kept layers evenly, ``floor(i * n / k)`` for i = 0..k-1. At k = n/2
+  this keeps layers 0, 2, 4, ...; in general it is the paper's "Every Other" rule, which prunes at
+  rate r by dropping the layers at 1-based depth d with d = 0 (mod 1/r), whenever n / (n - k) is
+  an integer.
+* ``first`` / ``last``: the k layers nearest the input / the output.
+* an explicit list of indices.
+* ``search``: "Search on Valid": greedy backward elimination scored on validation data, which
+  from the full stack repeatedly removes the layer whose removal raises the loss least (n(n+1)/2
+  evaluations give a nested subset for every depth; the exhaustive search is C(n, k) per depth).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import copy
+from pathlib import Path
+import re
+from typing import Any
+from typing import Literal
+
+import torch
+from torch import nn
+
+
+Selector = Literal["every_other", "first", "last", "search"]
+LAYER_KEY = re.compile(r"^(?P<prefix>(?:.*\.)?layers\.)(?P<index>\d+)\.(?P<rest>.+)$")
+
+
+def every_other(n: int, k: int) -> list[int]:
+    """``k`` of ``n`` layers spread evenly, starting with layer 0."""
+    _check_depth(n, k)
+    return [i * n // k for i in range(k)]
+
+
+def keep_first(n: int, k: int) -> list[int]:
+    _check_depth(n, k)
+    return list(range(k))
+
+
+def keep_last(n: int, k: int) -> list[int]:
+    _check_depth(n, k)
+    return list(range(n - k, n))
+
+
+def explicit(n: int, layers: Sequence[int]) -> list[int]:
+    """Validate a list of 0-based layer indices; returns them sorted (the stack keeps its order).
+
+    Raises:
+        ValueError: for an empty list, a repeated index or one outside 0..n-1.
+    """
+    kept = sorted(int(i) for i in layers)
+    if not kept:
+        raise ValueError("keep at least one layer")
+    if len(set(kept)) != len(kept):
+        raise ValueError(f"layer indices repeat: {list(layers)}")
+    if kept[0] < 0 or kept[-1] >= n:
+        raise ValueError(
+            f"layer indices are 0-based and must lie in 0..{n - 1}; got {list(layers)}")
+    return kept
+
+
+def select(selector: str, n: int, k: int) -> list[int]:
+    """The ``k`` layers that a fixed ``selector`` (not ``search``) keeps of ``n``."""
+    rules: dict[str, Callable[[int, int], list[int]]] = {
+        "every_other": every_other, "first": keep_first, "last": keep_last}
+    if selector not in rules:
+        raise ValueError(f"unknown layer selector {selector!r}; use one of {sorted(rules)}")
+    return rules[selector](n, k)
+
+
+def search_on_valid(n: int, score: Callable[[list[int]], float],
+                    min_depth: int = 1) -> dict[int, list[int]]:
+    """Greedy backward elimination: the kept layers for every depth from ``n`` to ``min_depth``.
+
+    Args:
+        n: depth of the trained stack.
+        score: validation loss of the model that keeps the given layers (lower is better).
+        min_depth: the shallowest depth to reach.
+    """
+    kept = list(range(n))
+    found = {n: list(kept)}
+    while len(kept) > min_depth:
+        candidates = [[i for i in kept if i != drop] for drop in kept]
+        kept = min(candidates, key=score)
+        found[len(kept)] = list(kept)
+    return found
+
+
+def keep_layers(model: nn.Module, layers: Sequence[int]) -> nn.Module:
+    """A copy of ``model`` whose stack holds only ``layers`` (0-based), as a plain ModuleList.
+
+    The copy is an ordinary model of depth ``len(layers)``: its state dict keys are renumbered
+    ``layers.0..k-1`` and its spec (when it has an ``n_layer`` field) says the new depth.
+    """
+    n = len(model.layers)
+    kept = explicit(n, layers)
+    pruned = copy.deepcopy(model)
+    stack = pruned.layers
+    pruned.layers = nn.ModuleList([stack[i] for i in kept])
+    pruned.layers.train(stack.training)
+    spec = getattr(pruned, "spec", None)
+    if spec is not None and "n_layer" in getattr(type(spec), "model_fields", {}):
+        pruned.spec = spec.model_copy(update={"n_layer": len(kept)})
+    return pruned
+
+
+def prune_state_dict(state: dict[str, Any], layers: Sequence[int]) -> dict[str, Any]:
+    """Keep the tensors of ``layers`` only and renumber ``...layers.<i>.`` keys to 0..k-1.
+
+    Other keys pass unchanged. Follows fairseq's ``checkpoint_utils.prune_state_dict``.
+    """
+    new_index = {old: new for new, old in enumerate(layers)}
+    pruned: dict[str, Any] = {}
+    for key, value in state.items():
+        match = LAYER_KEY.match(key)
+        if match is None:
+            pruned[key] = value
+        elif int(match["index"]) in new_index:
+            pruned[f"{match['prefix']}{new_index[int(match['index'])]}.{match['rest']}"] = value
+    return pruned
+
+
+def prune_checkpoint(source: Path, target: Path, layers: Sequence[int],
+                     info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a smaller copy of a ``best.pt``-style checkpoint that keeps only ``layers``.
+
+    The checkpoint is a dict with ``spec`` (the study spec, or only the model section) and
+    ``model`` (the state dict). The copy sets the model's ``n_layer`` to the new depth, so it
+    loads as an ordinary model of that depth; it also records ``layers_kept`` and, when given,
+    ``info`` (what the model is built from, e.g. the vocabulary size).
+    """
+    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    n = int(model_spec(checkpoint["spec"])["n_layer"])
+    kept = explicit(n, layers)
+    spec = copy.deepcopy(checkpoint["spec"])
+    model_spec(spec)["n_layer"] = len(kept)
+    pruned = {**checkpoint, "spec": spec, "model": prune_state_dict(checkpoint["model"], kept),
+              "layers_kept": kept}
+    if info is not None:
+        pruned["info"] = info
+    torch.save(pruned, target)
+    return pruned
+
+
+def load_checkpoint(path: Path, info: dict[str, Any] | None = None) -> nn.Module:
+    """Build the model a checkpoint describes and load its weights (eval mode).
+
+    ``info`` defaults to the checkpoint's own ``info``, else to the info of the dataset named in
+    its study spec.
+    """
+    from framework import registry
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    raw = model_spec(checkpoint["spec"])
+    registry.discover()
+    config = registry.models.get(raw["name"]).config.model_validate(raw)
+    if info is None:
+        info = checkpoint.get("info")
+    if info is None:
+        data = checkpoint["spec"]["data"]
+        data_spec = registry.datasets.get(data["name"]).config.model_validate(data)
+        info = registry.create_dataset(data_spec, config).info
+    model = registry.create_model(config, info)
+    model.load_state_dict(checkpoint["model"])
+    return model.eval()
+
+
+def model_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The model section of a checkpoint's spec (a whole study spec, or the model section)."""
+    return spec["model"] if isinstance(spec.get("model"), dict) else spec
+
+
+def _check_depth(n: int, k: int) -> None:
+    if not 1 <= k <= n:
+        raise ValueError(f"cannot keep {k} of {n} layers; the depth must be in 1..{n}")

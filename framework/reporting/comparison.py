@@ -1,0 +1,180 @@
+"""The comparison table of a confirmation: each configuration over seeds, and against the baseline.
+
+Rows come from a confirmation study (see :mod:`framework.tuning.confirm`): per configuration and
+objective, mean, standard deviation, standard error and 95% CI over the seeds; against the baseline,
+the difference with its CI, the test and a verdict. A study with arms gets one row per arm, its
+best confirmed configuration; an arm without a finished trial gets a row that says so. The same
+table is rendered as plain text (stdout), Markdown (papers, READMEs) and HTML (the report).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+import html
+import math
+from typing import Any
+
+from framework.reporting.stats import Difference
+from framework.reporting.stats import Summary
+from framework.reporting.stats import compare
+from framework.reporting.stats import summarize
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    arm: str | None
+    source_trial: int | None
+    params: dict[str, Any]
+    summaries: dict[str, Summary]
+    differences: dict[str, Difference]
+    is_baseline: bool = False
+    note: str = ""
+    """Why the row has no numbers (an arm without a finished trial)."""
+
+
+@dataclass
+class Comparison:
+    study: str
+    objectives: list[tuple[str, str]]
+    """``(metric, direction)`` in the study's order."""
+    seeds: list[int]
+    rows: list[Row] = field(default_factory=list)
+    baseline: str | None = None
+
+    @property
+    def metrics(self) -> list[str]:
+        return [m for m, _ in self.objectives]
+
+
+def build(confirm_study: Any, per_arm: bool | None = None) -> Comparison:
+    """The comparison of a confirmation study's complete trials."""
+    from framework.tuning.confirm import results
+    from framework.tuning.confirm import stored_configurations
+
+    attrs = confirm_study.user_attrs
+    objectives = [(o["metric"], o["direction"]) for o in attrs.get("objectives", [])]
+    metrics = [m for m, _ in objectives]
+    values = results(confirm_study, metrics)
+    configurations = stored_configurations(confirm_study)
+    baseline = attrs.get("baseline")
+    base_values = values.get(baseline, {}) if baseline else {}
+    per_arm = any(c.arm for c in configurations) if per_arm is None else per_arm
+    comparison = Comparison(attrs.get("source_study", confirm_study.study_name), objectives,
+                            list(attrs.get("seeds", [])), baseline=baseline)
+    rows = []
+    for configuration in configurations:
+        got = values.get(configuration.label, {})
+        summaries = {m: summarize(list(got[m].values())) for m in metrics if got.get(m)}
+        differences = {}
+        if configuration.label != baseline:
+            for m in metrics:
+                if got.get(m) and base_values.get(m):
+                    differences[m] = compare(got[m], base_values[m])
+        note = "" if summaries else "no complete confirmation trial yet"
+        rows.append(Row(configuration.label, configuration.arm, configuration.source_trial,
+                        configuration.params, summaries, differences,
+                        configuration.label == baseline, note))
+    if per_arm:
+        rows = _best_per_arm(rows, objectives, baseline)
+        for arm in attrs.get("empty_arms", []):
+            rows.append(Row(arm, arm, None, {}, {}, {}, note="no finished trial in this arm"))
+    comparison.rows = rows
+    return comparison
+
+
+def _best_per_arm(rows: list[Row], objectives: list[tuple[str, str]],
+                  baseline: str | None) -> list[Row]:
+    """Each arm's best row by confirmed mean of the first objective, then the baseline's row
+    (the baseline arm is represented by its baseline configuration)."""
+    metric, direction = objectives[0]
+    sign = 1.0 if direction == "minimize" else -1.0
+
+    def score(row: Row) -> float:
+        return sign * row.summaries[metric].mean if metric in row.summaries else math.inf
+
+    base = next((r for r in rows if r.label == baseline), None)
+    chosen: dict[str | None, Row] = {}
+    for row in rows:
+        if row is base or (base is not None and row.arm is not None and row.arm == base.arm):
+            continue
+        if row.arm not in chosen or score(row) < score(chosen[row.arm]):
+            chosen[row.arm] = row
+    return [*chosen.values(), *([base] if base else [])]
+
+
+def _cells(comparison: Comparison, row: Row) -> list[str]:
+    cells = [row.label + (" (baseline)" if row.is_baseline else ""),
+             "–" if row.source_trial is None else str(row.source_trial),
+             str(max((s.n for s in row.summaries.values()), default=0))]
+    for metric, direction in comparison.objectives:
+        summary = row.summaries.get(metric)
+        if summary is None:
+            cells += [row.note or "–", "–", "–", "–"]
+            continue
+        cells += [f"{summary.mean:.4f} ± {summary.se:.4f}" if summary.n > 1
+                  else f"{summary.mean:.4f}",
+                  f"[{summary.ci_low:.4f}, {summary.ci_high:.4f}]" if summary.n > 1 else "–",
+                  f"{summary.std:.4f}" if summary.n > 1 else "–"]
+        difference = row.differences.get(metric)
+        if row.is_baseline:
+            cells.append("(reference)")
+        elif difference is None:
+            cells.append("–")
+        else:
+            cells.append(f"{difference} {difference.test}: {difference.verdict(direction)}")
+    return cells
+
+
+def header(comparison: Comparison) -> list[str]:
+    columns = ["configuration", "search trial", "seeds"]
+    for metric in comparison.metrics:
+        columns += [f"{metric} mean ± s.e.", "95% CI", "std",
+                    f"Δ {metric} vs baseline [95% CI]"]
+    return columns
+
+
+def table_rows(comparison: Comparison) -> list[list[str]]:
+    return [_cells(comparison, row) for row in comparison.rows]
+
+
+def to_markdown(comparison: Comparison) -> str:
+    columns = header(comparison)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(comparison)]
+    lines.append("")
+    lines.append(_footnote(comparison))
+    return "\n".join(lines) + "\n"
+
+
+def to_text(comparison: Comparison) -> str:
+    """A fixed-width table for a terminal or a log file."""
+    columns = header(comparison)
+    rows = table_rows(comparison)
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+              for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    out = [f"{comparison.study}: confirmation over seeds {comparison.seeds}", line,
+           "-" * len(line)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    out.append(_footnote(comparison))
+    return "\n".join(out) + "\n"
+
+
+def to_html(comparison: Comparison) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in header(comparison))
+    body = []
+    for row, cells in zip(comparison.rows, table_rows(comparison), strict=True):
+        cls = ' class="baseline"' if row.is_baseline else (' class="empty"' if row.note else "")
+        body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+                    + "</tr>")
+    return (f'<table class="comparison"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table><p class=\"note\">"
+            f"{html.escape(_footnote(comparison))}</p>")
+
+
+def _footnote(comparison: Comparison) -> str:
+    return ("mean ± standard error over seeds; 95% CI from the t distribution; Δ = configuration "
+            "minus baseline, paired t-test over shared seeds (Welch's t-test otherwise); "
+            "'within noise' means the CI of Δ contains 0.")

@@ -1,0 +1,223 @@
+"""The study report: one self-contained HTML page, plus PNGs and the comparison as Markdown.
+
+The page opens offline: plotly's JavaScript is inlined once in the page, plugin images are
+embedded as base64, the style is inline, and nothing is fetched from the network. It shows the
+comparison table of the confirmation (per arm when the study has arms), learning curves and
+dropout rates over steps with a band over seeds, Optuna's view of each search, and the images
+that strategies left in their trials' runs (e.g. LayerDrop's loss against depth).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from dataclasses import field
+import datetime
+import html
+from pathlib import Path
+from typing import Any
+
+from framework.reporting.figures import Figure
+
+
+MAX_PLUGIN_IMAGES = 8
+CURVE_TRIALS = 3
+"""Without a confirmation, the learning curves show this many best search trials per study."""
+
+
+@dataclass
+class Report:
+    study: str
+    folder: Path
+    html: Path
+    comparison: Any | None
+    figures: list[Figure] = field(default_factory=list)
+    images: list[tuple[str, Path]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pngs(self) -> list[Path]:
+        return [f.png for f in self.figures if f.png is not None]
+
+
+def build_report(loaded: Any, locations: Any, folder: Path) -> Report:
+    """Collect everything about the study ``loaded`` names and write ``folder/report.html``."""
+    from mlflow import MlflowClient
+    import optuna
+
+    from framework.reporting.comparison import build
+    from framework.reporting.figures import curves
+    from framework.reporting.figures import metric_series
+    from framework.reporting.figures import optuna_figures
+    from framework.reporting.figures import rate_metrics
+    from framework.tuning.confirm import confirm_name
+    from framework.tuning.storage import make_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = loaded.spec
+    storage = make_storage(locations.storage)
+    client = MlflowClient(locations.tracking_uri)
+    report = Report(spec.name, folder, folder / "report.html", None)
+    metrics = [o.metric for o in spec.search.objectives]
+    searches = _search_studies(spec, storage, report.notes)
+    folder.mkdir(parents=True, exist_ok=True)
+    confirm = _load(confirm_name(spec.name), storage)
+    runs: list[tuple[str, int, str]] = []
+    if confirm is not None and confirm.get_trials(deepcopy=False, states=_complete()):
+        report.comparison = build(confirm)
+        runs = [(t.params["config"], int(t.params["seed"]), t.user_attrs["mlflow_run_id"])
+                for t in confirm.get_trials(deepcopy=False, states=_complete())
+                if "mlflow_run_id" in t.user_attrs]
+    else:
+        report.notes.append(f"no confirmation yet (run `dropout-lab confirm {loaded.source}`); "
+                            f"curves show the {CURVE_TRIALS} best search trials of each study")
+        for arm, study in searches:
+            for trial in _ranked(study, spec)[:CURVE_TRIALS]:
+                label = f"{arm + ' ' if arm else ''}trial {trial.number}"
+                runs.append((label, 0, trial.user_attrs["mlflow_run_id"]))
+
+    figures_dir = folder / "figures"
+    report.figures.append(curves(
+        "learning-curves", "validation loss over steps (mean over seeds, band: min-max)",
+        "val_loss", metric_series(client, runs, "val_loss"), figures_dir))
+    rates = []
+    for key in rate_metrics(client, [run_id for _, _, run_id in runs]):
+        for entry in metric_series(client, runs, key):
+            entry.label = f"{entry.label} · {key.removeprefix('rate/')}"
+            rates.append(entry)
+    if rates:
+        report.figures.append(curves("rates", "dropout rate per kind of site over steps",
+                                     "rate", rates, figures_dir))
+    for arm, study in searches:
+        report.figures += optuna_figures(study, f"search-{arm or 'study'}", figures_dir, metrics)
+    best_runs = _first_run_per_label(runs) + [
+        (f"{arm + ' ' if arm else ''}best search trial {t.number}", t.user_attrs["mlflow_run_id"])
+        for arm, study in searches for t in _ranked(study, spec)[:1]]
+    report.images = _plugin_images(client, best_runs, folder / "images")
+    report.html.write_text(render(report, spec))
+    return report
+
+
+def render(report: Report, spec: Any) -> str:
+    """The page: inline style, plotly's JavaScript once, every figure and image embedded."""
+    from plotly.offline import get_plotlyjs
+
+    from framework.reporting.comparison import to_html
+
+    parts = [f"<h1>{html.escape(report.study)}</h1>",
+             f"<p class=\"meta\">{html.escape(spec.description or '')} Generated "
+             f"{datetime.datetime.now():%Y-%m-%d %H:%M} by dropout-lab report.</p>"]
+    parts += [f'<p class="note">{html.escape(n)}</p>' for n in report.notes]
+    parts.append("<h2>Comparison</h2>")
+    if report.comparison is not None:
+        parts.append(to_html(report.comparison))
+    else:
+        parts.append('<p class="note">No confirmation trials: the table needs '
+                     "<code>dropout-lab confirm</code>.</p>")
+    for figure in report.figures:
+        parts.append(f"<h2>{html.escape(figure.title)}</h2>")
+        if figure.plotly is None:
+            parts.append(f'<p class="note">{html.escape(figure.note)}</p>')
+            continue
+        parts.append(figure.plotly.to_html(
+            full_html=False, include_plotlyjs=False, div_id=figure.key,
+            default_width="100%", default_height="420px", config={"responsive": True}))
+    if report.images:
+        parts.append("<h2>Figures from the strategies</h2>")
+    for caption, path in report.images:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        parts.append(f'<figure><img alt="{html.escape(caption)}" '
+                     f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}'
+                     "</figcaption></figure>")
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(report.study)}: dropout-lab report</title>"
+            f"<style>{_STYLE}</style><script>{get_plotlyjs()}</script></head>"
+            f"<body>{''.join(parts)}</body></html>")
+
+
+_STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; font-size: 1.15em; }
+.meta, .note { color: #555; font-size: 0.9em; }
+table.comparison { border-collapse: collapse; font-size: 0.85em; }
+table.comparison th, table.comparison td { border: 1px solid #ccc; padding: 4px 8px; }
+table.comparison th { background: #f3f3f3; }
+tr.baseline td { background: #f7f7ff; } tr.empty td { color: #888; font-style: italic; }
+.js-plotly-plot, .plotly-graph-div { min-height: 420px; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+"""
+
+
+def _complete() -> tuple[Any, ...]:
+    from optuna.trial import TrialState
+
+    return (TrialState.COMPLETE,)
+
+
+def _load(name: str, storage: Any) -> Any | None:
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
+def _search_studies(spec: Any, storage: Any, notes: list[str]) -> list[tuple[str | None, Any]]:
+    """The search studies (one per arm), noting arms that have not run or have no finished trial.
+
+    Raises:
+        LookupError: when not one of them exists in the storage.
+    """
+    names = [(arm, f"{spec.name}.{arm}") for arm in spec.arms] or [(None, spec.name)]
+    found = []
+    for arm, name in names:
+        study = _load(name, storage)
+        if study is None or not study.get_trials(deepcopy=False, states=_complete()):
+            notes.append(f"{'arm ' + repr(arm) if arm else 'study ' + repr(name)}: "
+                         "no finished trial (run the study first)")
+        if study is not None:
+            found.append((arm, study))
+    if not found:
+        raise LookupError(f"no study named {' or '.join(n for _, n in names)} in the storage")
+    return found
+
+
+def _ranked(study: Any, spec: Any) -> list[Any]:
+    sign = 1.0 if spec.search.objectives[0].direction == "minimize" else -1.0
+    trials = [t for t in study.get_trials(deepcopy=False, states=_complete())
+              if "mlflow_run_id" in t.user_attrs]
+    return sorted(trials, key=lambda t: (sign * t.values[0], t.number))
+
+
+def _first_run_per_label(runs: list[tuple[str, int, str]]) -> list[tuple[str, str]]:
+    first: dict[str, tuple[int, str]] = {}
+    for label, seed, run_id in runs:
+        if label not in first or seed < first[label][0]:
+            first[label] = (seed, run_id)
+    return [(f"{label} (seed {seed})", run_id) for label, (seed, run_id) in first.items()]
+
+
+def _plugin_images(client: Any, runs: list[tuple[str, str]], folder: Path
+                   ) -> list[tuple[str, Path]]:
+    """PNG artifacts of the given runs, downloaded into ``folder``."""
+    images: list[tuple[str, Path]] = []
+    for caption, run_id in runs:
+        for path in _artifact_pngs(client, run_id):
+            if len(images) >= MAX_PLUGIN_IMAGES:
+                return images
+            target = folder / run_id
+            target.mkdir(parents=True, exist_ok=True)
+            local = Path(client.download_artifacts(run_id, path, str(target)))
+            images.append((f"{caption}: {path}", local))
+    return images
+
+
+def _artifact_pngs(client: Any, run_id: str, path: str | None = None) -> list[str]:
+    found = []
+    for item in client.list_artifacts(run_id, path):
+        if item.is_dir:
+            found += _artifact_pngs(client, run_id, item.path)
+        elif item.path.lower().endswith(".png"):
+            found.append(item.path)
+    return found

@@ -1,0 +1,372 @@
+"""Confirm a study's best configurations: re-train each, and the baseline, over fresh seeds.
+
+A search picks the luckiest trial; confirmation asks whether its advantage survives new seeds.
+The K best complete trials of the study (of each arm, when the study has arms) and the baseline
+are frozen into a list of configurations, stored on an Optuna study ``<name>-confirm``. That study
+is a grid over (configuration, seed): every pair is one trial, trained by the ordinary
+:class:`~framework.tuning.objective.Objective`, so it is a child MLflow run of a confirmation run
+with the same metrics and artifacts as a search trial. Running the command again continues the
+grid (failed pairs are queued again) and several processes may work on it at once. Every
+configuration uses the same seeds, so the comparison with the baseline is paired.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+import datetime
+from typing import Any
+
+import optuna
+from optuna.trial import FixedTrial
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from framework.config import LoadedSpec
+from framework.config import validate
+from framework.config.arms import arm_raw
+from framework.config.arms import baseline_raw
+from framework.errors import SpecError
+from framework.tracking import Locations
+from framework.tracking import Tracker
+from framework.tuning.objective import Objective
+from framework.tuning.space import suggest
+from framework.tuning.storage import make_storage
+
+
+BASELINE = "baseline"
+CONFIGS_ATTR = "confirm_configs"
+SEED_BASE = 1000
+"""Fresh seeds start here and skip every seed the search used."""
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One configuration to confirm: where it came from and its full plain spec."""
+
+    label: str
+    """``top1``.. (or ``<arm>/top1``..) and ``baseline``."""
+    arm: str | None
+    source_trial: int | None
+    params: dict[str, Any]
+    raw: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "arm": self.arm, "source_trial": self.source_trial,
+                "params": self.params, "raw": self.raw}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Configuration:
+        return cls(data["label"], data["arm"], data["source_trial"], data["params"], data["raw"])
+
+
+@dataclass
+class Plan:
+    """What a confirmation trains: configurations x seeds, plus arms that had nothing to confirm."""
+
+    name: str
+    configurations: list[Configuration]
+    seeds: list[int]
+    empty_arms: list[str]
+    baseline_label: str | None
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.configurations) * len(self.seeds)
+
+
+@dataclass
+class ConfirmOutcome:
+    study: optuna.Study
+    plan: Plan
+    experiment_id: str
+    parent_run_id: str
+
+
+def confirm_name(study_name: str) -> str:
+    return f"{study_name}-confirm"
+
+
+def arm_loaded(loaded: LoadedSpec, arm: str) -> LoadedSpec:
+    """One arm as a study of its own (``<name>.<arm>``), validated.
+
+    Raises:
+        SpecError: naming ``arms.<arm>`` when the arm makes the spec invalid.
+    """
+    raw = arm_raw(loaded.raw, arm)
+    return LoadedSpec(spec=_validate(raw, loaded.source, f"arms.{arm}"), raw=raw,
+                      source=loaded.source, overrides=loaded.overrides)
+
+
+def run_arms(loaded: LoadedSpec, locations: Locations, display_for: Any | None = None) -> None:
+    """Run each arm's search (its own Optuna study ``<name>.<arm>``) until its budget is spent.
+
+    Args:
+        display_for: called with an arm's spec to get the progress display for it (or None).
+    """
+    from framework.tuning.study import run_study
+
+    for arm in loaded.spec.arms:
+        arm_spec = arm_loaded(loaded, arm)
+        display = display_for(arm_spec.spec) if display_for is not None else None
+        if display is None:
+            run_study(arm_spec, locations)
+            continue
+        with display:
+            run_study(arm_spec, locations, display)
+
+
+def plan_confirmation(loaded: LoadedSpec, storage: str, top: int | None = None,
+                      seeds: int | None = None) -> Plan:
+    """The configurations and seeds to confirm.
+
+    The arms and the baseline are validated first, before the storage is read. A plan stored by
+    an earlier invocation wins over ``top`` and ``seeds``, so that running again continues the
+    same confirmation instead of mixing two.
+
+    Raises:
+        SpecError: when an arm or the baseline makes the spec invalid, or when the study (with
+            arms: every arm) has no complete trial.
+    """
+    spec = loaded.spec
+    sources = [(arm, arm_loaded(loaded, arm)) for arm in spec.arms] or [(None, loaded)]
+    baseline_arm = next((a for a, s in spec.arms.items() if s.baseline), None)
+    baseline: Configuration | None = None
+    if baseline_arm is None:
+        raw = baseline_raw(loaded.raw, spec.confirm)
+        raw.pop("arms", None)
+        _validate(raw, loaded.source, "confirm.baseline")
+        baseline = Configuration(BASELINE, None, None, {}, _plain(raw))
+    stored = _stored_plan(loaded, storage)
+    if stored is not None:
+        return stored
+    configurations: list[Configuration] = []
+    empty: list[str] = []
+    used_seeds = {spec.seed}
+    for arm, source in sources:
+        trials = _complete_trials(source, storage)
+        used_seeds |= {int(t.params["seed"]) for t in trials if "seed" in t.params}
+        best = _best(trials, source)[:top or spec.confirm.top]
+        if not best:
+            empty.append(arm or spec.name)
+        prefix = f"{arm}/" if arm else ""
+        for rank, trial in enumerate(best, start=1):
+            raw = copy.deepcopy(source.raw)
+            suggest(FixedTrial(trial.params), source.spec.search.space, raw)
+            configurations.append(Configuration(f"{prefix}top{rank}", arm, trial.number,
+                                                dict(trial.params), _plain(raw)))
+    if not configurations:
+        where = f"arms {', '.join(empty)}" if spec.arms else f"study {spec.name!r}"
+        raise SpecError(f"{where} has no complete trial to confirm; run the study first "
+                        "(dropout-lab run)", source=loaded.source)
+    if baseline is not None:
+        configurations.append(baseline)
+        baseline_label: str | None = BASELINE
+    else:
+        # The baseline arm's best is the baseline (None when that arm has no finished trial).
+        baseline_label = f"{baseline_arm}/top1"
+        if not any(c.label == baseline_label for c in configurations):
+            baseline_label = None
+    return Plan(confirm_name(spec.name), configurations,
+                fresh_seeds(seeds or spec.confirm.seeds, used_seeds), empty, baseline_label)
+
+
+def fresh_seeds(n: int, used: set[int]) -> list[int]:
+    """``n`` seeds from :data:`SEED_BASE` on that the search did not use."""
+    seeds: list[int] = []
+    candidate = SEED_BASE
+    while len(seeds) < n:
+        if candidate not in used:
+            seeds.append(candidate)
+        candidate += 1
+    return seeds
+
+
+def run_confirmation(loaded: LoadedSpec, locations: Locations, top: int | None = None,
+                     seeds: int | None = None, display: Any | None = None) -> ConfirmOutcome:
+    """Train every (configuration, seed) pair of the plan that has no complete trial yet.
+
+    Every pair is queued as an Optuna trial with fixed parameters; workers (this process, or
+    the same command in other processes) take queued trials until none is left. Pairs whose
+    trials failed are queued again by the next invocation.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    plan = plan_confirmation(loaded, locations.storage, top, seeds)
+    study = optuna.create_study(
+        study_name=plan.name,
+        storage=make_storage(locations.storage, loaded.spec.search, locations),
+        sampler=optuna.samplers.RandomSampler(seed=0), pruner=optuna.pruners.NopPruner(),
+        directions=[o.direction for o in loaded.spec.search.objectives], load_if_exists=True,
+    )
+    if CONFIGS_ATTR not in study.user_attrs:
+        study.set_user_attr("seeds", plan.seeds)
+        study.set_user_attr("source_study", loaded.spec.name)
+        study.set_user_attr("baseline", plan.baseline_label)
+        study.set_user_attr("empty_arms", plan.empty_arms)
+        study.set_user_attr("objectives", [o.model_dump() for o in loaded.spec.search.objectives])
+        study.set_user_attr(CONFIGS_ATTR, [c.to_json() for c in plan.configurations])
+    queue_missing(study, plan)
+    tracker = Tracker(locations)
+    experiment_id = tracker.experiment_id(loaded.spec.name)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    parent = tracker.start_run(experiment_id, f"{plan.name}-{stamp}",
+                               {"dropout_lab.study": plan.name, "dropout_lab.role": "confirm",
+                                "dropout_lab.source_study": loaded.spec.name})
+    tracker.log_params(parent, {"confirm.seeds": plan.seeds,
+                                "confirm.configs": [c.label for c in plan.configurations]})
+    tracker.log_text(parent, confirmation_spec(loaded, plan).to_yaml(), "study.yaml")
+    objective = _ConfirmObjective(loaded, plan, tracker, experiment_id, parent, display)
+    callbacks = [] if display is None else [lambda _study, trial: display.trial_finished(trial)]
+    status = "FAILED"
+    try:
+        while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracker.end_run(parent, status)
+    return ConfirmOutcome(study, plan, experiment_id, parent)
+
+
+def queue_missing(study: optuna.Study, plan: Plan) -> int:
+    """Queue every (configuration, seed) pair that is not complete, running or queued.
+
+    Seeds are the outer loop, so an interrupted confirmation has every configuration on the
+    first seeds. Returns how many pairs were queued.
+    """
+    taken = set()
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING):
+            params = trial.system_attrs.get("fixed_params") or trial.params
+            taken.add((params.get("config"), params.get("seed")))
+    queued = 0
+    for seed in plan.seeds:
+        for configuration in plan.configurations:
+            if (configuration.label, seed) not in taken:
+                study.enqueue_trial({"config": configuration.label, "seed": seed})
+                queued += 1
+    return queued
+
+
+def results(study: optuna.Study, metrics: list[str]) -> dict[str, dict[str, dict[int, float]]]:
+    """``{label: {metric: {seed: value}}}`` from the complete trials of a confirmation study."""
+    out: dict[str, dict[str, dict[int, float]]] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        by_metric = out.setdefault(trial.params["config"], {m: {} for m in metrics})
+        for metric in metrics:
+            if metric in trial.user_attrs:
+                by_metric[metric][int(trial.params["seed"])] = float(trial.user_attrs[metric])
+    return out
+
+
+def stored_configurations(study: optuna.Study) -> list[Configuration]:
+    return [Configuration.from_json(c) for c in study.user_attrs.get(CONFIGS_ATTR, [])]
+
+
+class NothingQueued(optuna.exceptions.OptunaError):
+    """A worker started a trial after the queue of pairs ran empty; it does not train."""
+
+
+class _ConfirmObjective:
+    """Picks the trial's (configuration, seed) from the grid, then trains it as any trial."""
+
+    def __init__(self, loaded: LoadedSpec, plan: Plan, tracker: Tracker, experiment_id: str,
+                 parent_run_id: str, display: Any | None):
+        self.loaded, self.plan, self.tracker = loaded, plan, tracker
+        self.experiment_id, self.parent_run_id, self.display = (experiment_id, parent_run_id,
+                                                                display)
+        self.by_label = {c.label: c for c in plan.configurations}
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        if not _queued(trial):
+            # Another worker took the last queued pair between our check and this trial.
+            trial.set_user_attr("fail_reason", "not run: every pair was taken by other workers")
+            raise NothingQueued("every (configuration, seed) pair is taken")
+        label = trial.suggest_categorical("config", list(self.by_label))
+        seed = trial.suggest_categorical("seed", self.plan.seeds)
+        configuration = self.by_label[label]
+        raw = copy.deepcopy(configuration.raw)
+        raw["seed"] = seed
+        raw["name"] = self.plan.name
+        # The objective checks the budget against this spec: the budget is the whole grid.
+        raw["search"] = {**raw.get("search", {}), "space": {}, "pruner": {"name": "none"},
+                         "n_trials": self.plan.n_trials}
+        loaded = LoadedSpec(spec=validate(raw, self.loaded.source), raw=raw,
+                            source=self.loaded.source, overrides=self.loaded.overrides)
+        trial.set_user_attr("config", label)
+        if configuration.source_trial is not None:
+            trial.set_user_attr("source_trial", configuration.source_trial)
+        objective = Objective(loaded, self.tracker, self.experiment_id, self.parent_run_id,
+                              self.display)
+        try:
+            return objective(trial)
+        finally:
+            run_id = trial.user_attrs.get("mlflow_run_id")
+            if run_id:
+                self.tracker.set_tags(run_id, {"dropout_lab.config": label,
+                                               "dropout_lab.seed": str(seed),
+                                               "dropout_lab.role": "confirm-trial"})
+
+
+def _queued(trial: optuna.Trial) -> bool:
+    """Whether ``trial`` was taken from the queue (it has fixed parameters)."""
+    frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+    return "fixed_params" in frozen.system_attrs
+
+
+def _stored_plan(loaded: LoadedSpec, storage: str) -> Plan | None:
+    try:
+        study = optuna.load_study(study_name=confirm_name(loaded.spec.name),
+                                  storage=make_storage(storage))
+    except KeyError:
+        return None
+    configurations = stored_configurations(study)
+    if not configurations:
+        return None
+    return Plan(study.study_name, configurations, list(study.user_attrs["seeds"]),
+                list(study.user_attrs.get("empty_arms", [])), study.user_attrs.get("baseline"))
+
+
+def _complete_trials(loaded: LoadedSpec, storage: str) -> list[FrozenTrial]:
+    try:
+        study = optuna.load_study(study_name=loaded.spec.name, storage=make_storage(storage))
+    except KeyError:
+        return []
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _best(trials: list[FrozenTrial], loaded: LoadedSpec) -> list[FrozenTrial]:
+    """Trials ranked by the first objective (for several objectives, a trade-off is a choice
+    the researcher makes; the first objective is the one the study names first)."""
+    sign = 1.0 if loaded.spec.search.objectives[0].direction == "minimize" else -1.0
+    return sorted(trials, key=lambda t: (sign * t.values[0], t.number))
+
+
+def confirmation_spec(loaded: LoadedSpec, plan: Plan) -> LoadedSpec:
+    """The confirmation as a study spec (logged with the confirmation run)."""
+    raw = copy.deepcopy(loaded.raw)
+    raw.pop("arms", None)
+    raw["name"] = plan.name
+    raw["search"] = {**raw.get("search", {}), "n_trials": plan.n_trials, "space": {},
+                     "sampler": {"name": "grid"}, "pruner": {"name": "none"}}
+    return LoadedSpec(spec=_validate(raw, loaded.source, "confirm"), raw=raw,
+                      source=loaded.source, overrides=loaded.overrides)
+
+
+def _validate(raw: dict[str, Any], source: str, key: str) -> Any:
+    try:
+        return validate(raw, source)
+    except SpecError as exc:
+        inner = f"{exc.key}: {exc.message}" if exc.key else exc.message
+        raise SpecError(f"this makes the spec invalid: {inner}", source=source,
+                        key=key) from None
+
+
+def _plain(raw: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-safe copy (Optuna user attributes are stored as JSON)."""
+    import json
+
+    return json.loads(json.dumps(raw, default=str))
+

@@ -1,0 +1,116 @@
+"""``dropout-lab confirm`` on a real tiny study: the trials, runs and table it leaves behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlflow import MlflowClient
+import optuna
+from optuna.trial import TrialState
+import pytest
+
+from framework.config import load_spec
+from framework.tracking import Locations
+from framework.tuning.confirm import SEED_BASE
+from framework.tuning.confirm import run_confirmation
+from framework.tuning.study import run_study
+from tests.cli.test_cli import cli
+from tests.conftest import TINY_STUDY
+from tests.conftest import write_study
+
+
+@pytest.fixture(scope="module")
+def confirmed(tmp_path_factory: pytest.TempPathFactory):
+    """A 2-trial tiny study whose best configuration and baseline were confirmed over 3 seeds."""
+    folder = tmp_path_factory.mktemp("confirm")
+    study = write_study(folder, TINY_STUDY.format(name="tiny")
+                        + "confirm: {baseline: {dropout: [{name: standard, p: 0.0}]}}\n")
+    home = folder / "mlruns"
+    locations = Locations.resolve(home, tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    run_study(load_spec(study), locations)
+    result = cli("confirm", str(study), "--top", "1", "--seeds", "3", "--home", str(home),
+                 cwd=folder)
+    return study, home, locations, result
+
+
+def test_confirm_trains_each_configuration_on_the_same_fresh_seeds(confirmed) -> None:
+    _, _, locations, result = confirmed
+    assert result.returncode == 0, result.stderr
+    search = optuna.load_study(study_name="tiny", storage=locations.storage)
+    best = min(search.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.value)
+    study = optuna.load_study(study_name="tiny-confirm", storage=locations.storage)
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    pairs = sorted((t.params["config"], t.params["seed"]) for t in trials)
+    seeds = [SEED_BASE, SEED_BASE + 1, SEED_BASE + 2]
+    assert pairs == sorted((c, s) for c in ("top1", "baseline") for s in seeds)
+    assert len(study.trials) == 6, "no failed or duplicated trials"
+    assert {t.user_attrs.get("source_trial") for t in trials if t.params["config"] == "top1"} \
+        == {best.number}
+    # The same configuration with different seeds gives different results: seeds were applied.
+    top1 = [t.value for t in trials if t.params["config"] == "top1"]
+    assert len(set(top1)) == 3
+
+
+def test_confirmation_trials_are_child_runs_of_one_confirmation_run(confirmed) -> None:
+    _, _, locations, _ = confirmed
+    client = MlflowClient(locations.tracking_uri)
+    experiment = client.get_experiment_by_name("tiny")
+    parents = client.search_runs([experiment.experiment_id], "tags.dropout_lab.role = 'confirm'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    children = client.search_runs(
+        [experiment.experiment_id], f"tags.mlflow.parentRunId = '{parents[0].info.run_id}'")
+    study = optuna.load_study(study_name="tiny-confirm", storage=locations.storage)
+    assert sorted(r.info.run_id for r in children) == sorted(
+        t.user_attrs["mlflow_run_id"] for t in study.trials)
+    by_run = {r.info.run_id: r for r in children}
+    for trial in study.trials:
+        run = by_run[trial.user_attrs["mlflow_run_id"]]
+        assert run.data.params["seed"] == str(trial.params["seed"])
+        assert run.data.tags["dropout_lab.config"] == trial.params["config"]
+        assert run.data.metrics["final/val_loss"] == pytest.approx(trial.value)
+        if trial.params["config"] == "baseline":
+            assert float(run.data.params["dropout.0.p"]) == 0.0
+    artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
+    assert {"comparison.md", "study.yaml"} <= artifacts
+
+
+def test_the_table_is_printed_and_written_as_markdown(confirmed) -> None:
+    _, home, _, result = confirmed
+    assert "top1" in result.stdout and "baseline" in result.stdout
+    assert "paired t" in result.stdout
+    markdown = (home / "reports" / "tiny-confirm.md").read_text()
+    assert markdown.startswith("| configuration |")
+    rows = [line for line in markdown.splitlines() if line.startswith("| top1")
+            or line.startswith("| baseline")]
+    assert len(rows) == 2 and all("| 3 |" in row for row in rows)
+
+
+def test_confirming_again_trains_nothing_new(confirmed) -> None:
+    study, _, locations, _ = confirmed
+    outcome = run_confirmation(load_spec(study), locations, top=1, seeds=3)
+    assert len(outcome.study.trials) == 6
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("confirm.seeds=1", "confirm.seeds"), ("confirm.baseline={dropout: 3}", "confirm.baseline")],
+)
+def test_bad_confirm_section_exits_2_and_names_the_key(
+    confirmed, tmp_path: Path, override: str, key: str
+) -> None:
+    study, home, _, _ = confirmed
+    before = sorted(p.name for p in home.rglob("*"))
+    result = cli("confirm", str(study), override, "--home", str(home), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert str(study) in result.stderr and key in result.stderr
+    assert sorted(p.name for p in home.rglob("*")) == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_confirm_without_a_store_exits_2_and_creates_nothing(tmp_path: Path) -> None:
+    study = write_study(tmp_path, TINY_STUDY.format(name="never_run"))
+    result = cli("confirm", str(study), "--home", str(tmp_path / "mlruns"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "run the study first" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "mlruns").exists()
