@@ -1,43 +1,27 @@
 """Group a study's complete trials (e.g. by strategy) and summarise metrics over seeds.
 
-Each group's metric is reported as mean, standard deviation and standard error (std / sqrt(n),
-the sample standard deviation with n - 1). Metrics come from the trials' final metrics, which the
-objective stores as Optuna user attributes.
+Each group's metric is summarised by :func:`framework.reporting.stats.summarize`: mean, sample
+standard deviation, standard error (std / sqrt(n)) and the 95% confidence interval of the mean.
+Metrics come from the trials' final metrics, which the objective stores as Optuna user attributes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-import math
-import statistics
 from typing import Any
 
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-
-@dataclass(frozen=True)
-class Stat:
-    mean: float
-    std: float
-    se: float
-    n: int
-
-    @classmethod
-    def of(cls, values: list[float]) -> Stat:
-        n = len(values)
-        std = statistics.stdev(values) if n > 1 else 0.0
-        return cls(statistics.fmean(values), std, std / math.sqrt(n) if n else math.nan, n)
-
-    def __str__(self) -> str:
-        return f"{self.mean:.4f} ± {self.se:.4f}" if self.n > 1 else f"{self.mean:.4f}"
+from framework.reporting.stats import Summary
+from framework.reporting.stats import summarize as summarize_values
 
 
 @dataclass(frozen=True)
 class Group:
     key: tuple[Any, ...]
     n: int
-    stats: dict[str, Stat]
+    stats: dict[str, Summary]
 
 
 def default_grouping(space: dict[str, Any]) -> list[str]:
@@ -59,13 +43,13 @@ def summarize(trials: list[FrozenTrial], by: list[str], metrics: list[str]) -> l
                 bucket[metric].append(float(trial.user_attrs[metric]))
     return [
         Group(key, max((len(v) for v in bucket.values()), default=0),
-              {m: Stat.of(v) for m, v in bucket.items() if v})
+              {m: summarize_values(v) for m, v in bucket.items() if v})
         for key, bucket in values.items()
     ]
 
 
 def to_markdown(groups: list[Group], by: list[str], metrics: list[str]) -> str:
-    header = [*by, "n", *(f"{m} (mean ± s.e.)" for m in metrics)]
+    header = [*by, "n", *(f"{m} (mean ± s.e. [95% CI])" for m in metrics)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group in groups:
         cells = [*(str(k) for k in group.key), str(group.n),

@@ -16,12 +16,13 @@ from typing import Any
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from framework.reporting.compare import Stat
+from framework.reporting.stats import Summary
+from framework.reporting.stats import summarize
 
 
 DEPTH_METRIC = re.compile(r"^val_loss_depth_(\d+)$")
 
-DepthTable = dict[Any, dict[int, Stat]]
+DepthTable = dict[Any, dict[int, Summary]]
 """Group value -> depth -> val loss over the group's trials."""
 
 
@@ -36,7 +37,7 @@ def depth_table(trials: list[FrozenTrial], by: str) -> DepthTable:
             match = DEPTH_METRIC.match(key)
             if match:
                 group.setdefault(int(match[1]), []).append(float(value))
-    return {key: {d: Stat.of(v) for d, v in sorted(depths.items())}
+    return {key: {d: summarize(v) for d, v in sorted(depths.items())}
             for key, depths in sorted(values.items(), key=lambda kv: str(kv[0])) if depths}
 
 

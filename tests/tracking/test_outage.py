@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +31,7 @@ def start_server(home: Path, port: int) -> subprocess.Popen:
          "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
          "--default-artifact-root", (home / "artifacts").as_uri(), "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the server starts helper processes: stop them as a group
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -36,8 +40,14 @@ def start_server(home: Path, port: int) -> subprocess.Popen:
                 return server
         except OSError:
             time.sleep(0.5)
-    server.kill()
+    stop_server(server)
     pytest.skip("mlflow server did not start within 2 minutes")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=60)
 
 
 @pytest.mark.slow
@@ -49,8 +59,7 @@ def test_metrics_logged_during_an_outage_arrive_when_the_server_is_back(tmp_path
         tracker = Tracker(Locations.resolve(tmp_path, tracking_uri=uri), timeout=300)
         run = tracker.start_run(tracker.experiment_id("outage"), "r", {})
         tracker.log_metrics(run, {"val_loss": 3.0}, step=1)
-        server.terminate()
-        server.wait()
+        stop_server(server)
         started = time.monotonic()
         tracker.log_metrics(run, {"val_loss": 2.0}, step=2)  # kept, not raised
         tracker.log_metrics(run, {"val_loss": 1.0}, step=3)
@@ -63,7 +72,7 @@ def test_metrics_logged_during_an_outage_arrive_when_the_server_is_back(tmp_path
         assert [(m.step, m.value) for m in history] == [(1, 3.0), (2, 2.0), (3, 1.0)]
         assert client.get_run(run).info.status == "FINISHED"
     finally:
-        server.kill()
+        stop_server(server)
 
 
 def test_an_unreachable_store_fails_with_a_clear_reason_after_the_timeout(tmp_path: Path) -> None:
