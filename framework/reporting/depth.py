@@ -49,16 +49,25 @@ def to_markdown(table: DepthTable, by: str) -> str:
                                for k in keys)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for depth in depths:
-        cells = [str(table[k][depth]) if depth in table[k] else "–" for k in keys]
+        cells = [_cell(table[k][depth]) if depth in table[k] else "–" for k in keys]
         lines.append(f"| {depth} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _se(stat: Summary) -> float:
+    """The standard error, 0 for a single trial (a point with no error bar)."""
+    return stat.se if stat.n > 1 else 0.0
+
+
+def _cell(stat: Summary) -> str:
+    return f"{stat.mean:.4f} ± {stat.se:.4f}" if stat.n > 1 else f"{stat.mean:.4f}"
 
 
 def to_csv(table: DepthTable, by: str) -> str:
     lines = [f"{by},depth,n,val_loss_mean,val_loss_se"]
     for key, column in table.items():
         for depth, stat in column.items():
-            lines.append(f"{key},{depth},{stat.n},{stat.mean:.6f},{stat.se:.6f}")
+            lines.append(f"{key},{depth},{stat.n},{stat.mean:.6f},{_se(stat):.6f}")
     return "\n".join(lines) + "\n"
 
 
@@ -72,7 +81,7 @@ def plot(table: DepthTable, by: str, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for key, column in table.items():
         depths = list(column)
-        ax.errorbar(depths, [column[d].mean for d in depths], yerr=[column[d].se for d in depths],
+        ax.errorbar(depths, [column[d].mean for d in depths], yerr=[_se(column[d]) for d in depths],
                     marker="o", capsize=3, label=f"{by}={key}")
     ax.set_xlabel("layers kept at inference")
     ax.set_ylabel("val loss")
