@@ -11,23 +11,15 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import Field
-
 from framework.registry import register_strategy
-from framework.strategies.schedules import ScheduleConfig
+from framework.strategies.schedules import DecayConfig
 from framework.strategies.schedules import ScheduleStrategy
 
 
-class CosineConfig(ScheduleConfig):
+class CosineConfig(DecayConfig):
     """Dropout rate following a half cosine from p_start to p_end."""
 
     name: Literal["cosine"] = "cosine"
-    p_start: float = Field(0.2, ge=0.0, lt=1.0)
-    """Rate at step 0."""
-    p_end: float = Field(0.0, ge=0.0, lt=1.0)
-    """Rate reached after ``decay_steps`` (or at the end of the run) and kept afterwards."""
-    decay_steps: int | None = Field(None, ge=1)
-    """Steps over which the rate moves; default: the whole run."""
 
 
 @register_strategy("cosine", config=CosineConfig)
@@ -37,6 +29,5 @@ class Cosine(ScheduleStrategy):
     config: CosineConfig
 
     def rate(self, step: int, total_steps: int) -> float:
-        progress = min(step / (self.config.decay_steps or total_steps), 1.0)
-        weight = 0.5 * (1.0 + math.cos(math.pi * progress))
+        weight = 0.5 * (1.0 + math.cos(math.pi * self.config.progress(step, total_steps)))
         return self.config.p_end + (self.config.p_start - self.config.p_end) * weight

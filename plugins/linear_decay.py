@@ -10,23 +10,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from framework.registry import register_strategy
-from framework.strategies.schedules import ScheduleConfig
+from framework.strategies.schedules import DecayConfig
 from framework.strategies.schedules import ScheduleStrategy
 
 
-class LinearDecayConfig(ScheduleConfig):
+class LinearDecayConfig(DecayConfig):
     """Dropout rate moving linearly from p_start to p_end (Yan & Shao 2024)."""
 
     name: Literal["linear_decay"] = "linear_decay"
-    p_start: float = Field(0.2, ge=0.0, lt=1.0)
-    """Rate at step 0."""
-    p_end: float = Field(0.0, ge=0.0, lt=1.0)
-    """Rate reached after ``decay_steps`` (or at the end of the run) and kept afterwards."""
-    decay_steps: int | None = Field(None, ge=1)
-    """Steps over which the rate moves; default: the whole run."""
 
 
 @register_strategy("linear_decay", config=LinearDecayConfig)
@@ -36,6 +28,5 @@ class LinearDecay(ScheduleStrategy):
     config: LinearDecayConfig
 
     def rate(self, step: int, total_steps: int) -> float:
-        span = self.config.decay_steps or total_steps
-        progress = min(step / span, 1.0)
+        progress = self.config.progress(step, total_steps)
         return self.config.p_start + (self.config.p_end - self.config.p_start) * progress

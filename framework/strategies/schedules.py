@@ -29,6 +29,21 @@ class ScheduleConfig(RateConfig):
     only approaches 0, like the exponential one, would otherwise never make training faster)."""
 
 
+class DecayConfig(ScheduleConfig):
+    """Base of schedules that move the rate from ``p_start`` to ``p_end`` over a span of steps."""
+
+    p_start: float = Field(0.2, ge=0.0, lt=1.0)
+    """Rate at step 0."""
+    p_end: float = Field(0.0, ge=0.0, lt=1.0)
+    """Rate reached after ``decay_steps`` (or at the end of the run) and kept afterwards."""
+    decay_steps: int | None = Field(None, ge=1)
+    """Steps over which the rate moves; default: the whole run."""
+
+    def progress(self, step: int, total_steps: int) -> float:
+        """How far through the span ``step`` is, from 0 to 1."""
+        return min(step / (self.decay_steps or total_steps), 1.0)
+
+
 class ScheduleStrategy(RateStrategy):
     """A :class:`RateStrategy` whose rate follows a schedule; plots it after training."""
 
@@ -40,7 +55,11 @@ class ScheduleStrategy(RateStrategy):
         super().on_step(step, total_steps)
 
     def _set(self, p: float) -> None:
-        super()._set(0.0 if p < self.config.off_below else p)
+        super()._set(self._applied(p))
+
+    def _applied(self, p: float) -> float:
+        """The rate the sites get: ``p``, or 0 below ``off_below``."""
+        return 0.0 if p < self.config.off_below else p
 
     @property
     def plot_name(self) -> str:
@@ -54,9 +73,7 @@ class ScheduleStrategy(RateStrategy):
         metrics overrides this to read the logged rates from ``trained.history``.
         """
         steps = list(range(self.total_steps))
-        off_below = self.config.off_below
-        rates = [self.rate(s, self.total_steps) for s in steps]
-        return steps, [0.0 if p < off_below else p for p in rates]
+        return steps, [self._applied(self.rate(s, self.total_steps)) for s in steps]
 
     def after_training(self, trained: TrainedModel) -> dict[str, float]:
         if trained.history:
