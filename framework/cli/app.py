@@ -20,6 +20,7 @@ from framework.cli.common import Storage
 from framework.cli.common import TrackingUri
 from framework.cli.common import fail
 from framework.cli.common import load
+from framework.cli.common import load_existing_study
 from framework.cli.common import quiet_libraries
 from framework.errors import SpecError
 
@@ -103,11 +104,9 @@ def worker(
     import os
 
     loaded = load(file, overrides, plugins)
-    import optuna
 
     from framework.cli.progress import LineDisplay
     from framework.tracking import Locations
-    from framework.tracking.redact import redact
     from framework.tuning.study import PARENT_RUN_ATTR
     from framework.tuning.study import run_worker
     from framework.tuning.workers import STORAGE_ENV
@@ -116,11 +115,7 @@ def worker(
     quiet_libraries()
     locations = Locations.resolve(home, storage or os.environ.get(STORAGE_ENV),
                                   tracking_uri or os.environ.get(TRACKING_ENV))
-    try:
-        study = optuna.load_study(study_name=loaded.spec.name, storage=locations.storage)
-    except KeyError:
-        fail(SpecError(f"no study {loaded.spec.name!r} in {redact(locations.storage)}; start it "
-                       "with `dropout-lab run` first", source=str(file), key="name"))
+    study = load_existing_study(loaded, locations)
     parent = parent_run_id or study.user_attrs.get(PARENT_RUN_ATTR)
     try:
         with LineDisplay() as display:

@@ -63,6 +63,24 @@ def load(file: Path, overrides: list[str] | None, plugins: list[str] | None):
         fail(error)
 
 
+def load_existing_study(loaded, locations):
+    """The Optuna study of ``loaded`` in ``locations``, or exit 2 saying how to create it."""
+    import optuna
+
+    from framework.tracking.redact import redact
+
+    missing = SpecError(f"no study {loaded.spec.name!r} in {redact(locations.storage)}; start it "
+                        "with `dropout-lab run` first", source=loaded.source, key="name")
+    # Opening an absent SQLite file would create it: an error must leave nothing behind.
+    sqlite_file = locations.storage.removeprefix("sqlite:///")
+    if locations.storage.startswith("sqlite:///") and not Path(sqlite_file).is_file():
+        fail(missing)
+    try:
+        return optuna.load_study(study_name=loaded.spec.name, storage=locations.storage)
+    except KeyError:
+        fail(missing)
+
+
 def quiet_libraries() -> None:
     import logging
     import warnings

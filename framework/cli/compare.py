@@ -13,6 +13,7 @@ from framework.cli.common import PluginPaths
 from framework.cli.common import Storage
 from framework.cli.common import TrackingUri
 from framework.cli.common import load
+from framework.cli.common import load_existing_study
 from framework.cli.common import quiet_libraries
 
 
@@ -34,7 +35,6 @@ def compare(
 ) -> None:
     """Table of mean ± standard error per group of complete trials; also Markdown and MLflow."""
     loaded = load(file, overrides, plugins)
-    import optuna
     from rich.console import Console
     from rich.table import Table
 
@@ -47,7 +47,7 @@ def compare(
     quiet_libraries()
     spec = loaded.spec
     locations = Locations.resolve(home, storage, tracking_uri)
-    study = optuna.load_study(study_name=spec.name, storage=locations.storage)
+    study = load_existing_study(loaded, locations)
     groups_by = by or default_grouping(spec.search.space)
     metrics = metric or [o.metric for o in spec.search.objectives]
     groups = summarize(study.get_trials(deepcopy=False), groups_by, metrics)

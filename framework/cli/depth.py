@@ -13,6 +13,7 @@ from framework.cli.common import PluginPaths
 from framework.cli.common import Storage
 from framework.cli.common import TrackingUri
 from framework.cli.common import load
+from framework.cli.common import load_existing_study
 from framework.cli.common import quiet_libraries
 
 
@@ -33,7 +34,6 @@ def depth(
 ) -> None:
     """Table and plot of val loss against layers kept (mean ± s.e. over seeds) per group."""
     loaded = load(file, overrides, plugins)
-    import optuna
     from rich.console import Console
 
     from framework.reporting.depth import depth_table
@@ -46,7 +46,7 @@ def depth(
     quiet_libraries()
     spec = loaded.spec
     locations = Locations.resolve(home, storage, tracking_uri)
-    study = optuna.load_study(study_name=spec.name, storage=locations.storage)
+    study = load_existing_study(loaded, locations)
     table = depth_table(study.get_trials(deepcopy=False), by)
     if not table:
         typer.echo("no complete trial reports val_loss_depth_<k> (is `layerdrop` in the study?)",

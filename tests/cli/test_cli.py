@@ -73,3 +73,13 @@ def test_plugins_show_unknown_name_suggests(tmp_path: Path) -> None:
     result = cli("plugins", "show", "standrd", cwd=tmp_path)
     assert result.returncode == 2
     assert "did you mean 'standard'" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["compare", "worker"])
+def test_commands_on_a_study_never_run_exit_2(tmp_path: Path, command: str) -> None:
+    study = write_study(tmp_path, TINY_STUDY.format(name="never-run"))
+    result = cli(command, str(study), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "no study 'never-run'" in result.stderr and "dropout-lab run" in result.stderr
+    assert not (tmp_path / "mlruns").exists()
