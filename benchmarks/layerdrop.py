@@ -15,6 +15,7 @@ import argparse
 import statistics
 import time
 
+from _timing import Conditions
 import torch
 
 from framework.config.sections import TrainSpec
@@ -85,6 +86,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     data = batches(args, args.steps)
+    conditions = Conditions()
     train_spec = TrainSpec()
     runs = {}
     for p in (0.0, args.p):
@@ -115,6 +117,7 @@ def main() -> None:
     print(f"training step speedup at p={args.p}: {train_ratio:.2f}x (target >= 1.8x)")
     print(f"inference speedup at half depth ({len(half.layers)} of {args.n_layer} layers): "
           f"{infer_ratio:.2f}x (target >= 1.8x)")
+    print(conditions.report())
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import statistics
 import time
 from types import SimpleNamespace
 
+from _timing import Conditions
 import torch
 
 from framework.data.base import Batch
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    conditions = Conditions()
     model, batch = build(args)
     optimizer = make_optimizer(model, SimpleNamespace(weight_decay=0.1, lr=1e-3, beta1=0.9,
                                                       beta2=0.99))
@@ -112,6 +114,7 @@ def main() -> None:
     print(f"two passes / concatenated, r_drop:  {ms['r_drop 2x'] / ms['r_drop']:.2f}x")
     print(f"two passes / concatenated, lr_drop: {ms['lr_drop 2x'] / ms['lr_drop']:.2f}x  "
           "(GPU target >= 1.2)")
+    print(conditions.report())
 
 
 if __name__ == "__main__":

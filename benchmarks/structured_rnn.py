@@ -10,21 +10,26 @@ for each hidden size and batch size. Variants:
 * ``struct p=X step|seq``: the compact products over the kept units (per-step masks, the paper's
   case III, or one mask per sequence, case IV).
 
-Variants alternate within each repeat (A, B, C, A, B, C, ...) so that load from other processes
-slows them alike; medians over repeats and ratios to the dense reference at the same ``p`` and mask
-mode are printed. One thread by default: on an oversubscribed machine a second intra-op thread
-that is descheduled stalls every barrier (LSTM steps ran 20x slower at 2 threads under load).
+A sample is ``--steps-per-sample`` training steps of one variant, timed together (per step);
+variants alternate in a rotated order over ``--repeats`` rounds after an untimed warm-up round
+(``_timing.py``), so that load from other processes slows them alike; medians over the rounds and
+ratios to the dense reference at the same ``p`` and mask mode are printed, then the headline:
+the per-step-mask speed-up at p = 0.5, hidden 1024, batch 64 (target 1.3x), and the conditions.
+One thread by default: on an oversubscribed machine a second intra-op thread that is descheduled
+stalls every barrier (LSTM steps ran 20x slower at 2 threads under load).
 
-    .venv/bin/python benchmarks/structured_rnn.py     # ~2 min of CPU; 10 min wall at load 20
-    .venv/bin/python benchmarks/structured_rnn.py --steps 35 --repeats 7 --threads 2
+    .venv/bin/python benchmarks/structured_rnn.py     # ~4 min of CPU on a quiet machine
+    .venv/bin/python benchmarks/structured_rnn.py --hidden 1024 --batch 64 --p 0.5
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
+from _timing import Conditions
+from _timing import alternate
+from _timing import medians
 import torch
 from torch import nn
 
@@ -53,14 +58,15 @@ def build(hidden: int, options: dict) -> nn.Module:
     return model
 
 
-def step_time(model: nn.Module, x: torch.Tensor) -> float:
+def step_time(model: nn.Module, x: torch.Tensor, steps: int) -> float:
+    """Seconds per training step (forward, backward) over ``steps`` steps."""
     start = time.perf_counter()
-    out = model(x)[0]
-    out.square().mean().backward()
-    elapsed = time.perf_counter() - start
-    for param in model.parameters():
-        param.grad = None
-    return elapsed
+    for _ in range(steps):
+        out = model(x)[0]
+        out.square().mean().backward()
+        for param in model.parameters():
+            param.grad = None
+    return (time.perf_counter() - start) / steps
 
 
 def main() -> None:
@@ -70,24 +76,24 @@ def main() -> None:
     parser.add_argument("--p", type=float, nargs="+", default=[0.3, 0.5])
     parser.add_argument("--steps", type=int, default=10, help="time steps per sequence")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps-per-sample", type=int, default=3,
+                        help="training steps timed together as one sample")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"2-layer LSTM, {args.steps} time steps, forward+backward, {args.threads} thread(s), "
-          f"median of {args.repeats} alternating repeats (ms per training step)")
+    conditions = Conditions()
+    print(f"2-layer LSTM, {args.steps} time steps, forward+backward, {args.threads} thread(s); "
+          f"samples of {args.steps_per_sample} training steps, medians of {args.repeats} "
+          "alternating rounds after a warm-up round (ms per training step)")
+    headline = None
     for hidden in args.hidden:
         for batch in args.batch:
-            named = variants(args.p)
-            models = {name: build(hidden, options) for name, options in named}
+            models = {name: build(hidden, options) for name, options in variants(args.p)}
             x = torch.randn(args.steps, batch, hidden)
-            for model in models.values():  # warm-up: allocator, kernel selection
-                step_time(model, x)
-            times: dict[str, list[float]] = {name: [] for name in models}
-            for _ in range(args.repeats):
-                for name, model in models.items():
-                    times[name].append(step_time(model, x))
-            median = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+            times = alternate({name: (lambda m=model, x=x: step_time(m, x, args.steps_per_sample))
+                               for name, model in models.items()}, args.repeats)
+            median = {name: value * 1e3 for name, value in medians(times).items()}
             print(f"\nhidden {hidden}, batch {batch}")
             print(f"  {'nn.LSTM (dropout between layers)':<34}{median['nn.LSTM']:9.1f} ms")
             print(f"  {'ours, dropout off':<34}{median['ours']:9.1f} ms   "
@@ -98,6 +104,12 @@ def main() -> None:
                     print(f"  {dense:<22}{median[dense]:9.1f} ms   {name:<18}{median[name]:9.1f}"
                           f" ms   speed-up {median[dense] / median[name]:.2f}x"
                           f"   vs nn.LSTM {median['nn.LSTM'] / median[name]:.2f}x")
+            if (hidden, batch) == (1024, 64) and "struct p=0.5 step" in median:
+                headline = median["dense p=0.5 step"] / median["struct p=0.5 step"]
+    if headline is not None:
+        print(f"\nper-step masks, p = 0.5, hidden 1024, batch 64: {headline:.2f}x the speed of "
+              "dense masking (target 1.3x)")
+    print(conditions.report())
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ can only happen if a site at rate 0 skips the dropout op (no random mask, no sca
 attention gets ``dropout_p=0``. This benchmark first checks both by counting calls, then times
 training steps (forward, backward, AdamW) of a character GPT on Tiny Shakespeare with every
 dropout site at p = 0 and at p = 0.2, plus p = 0.2 on all sites but attention, to show where the
-cost is. Runs alternate between the variants so that a noisy machine slows them alike; the printed
-figures are medians of per-run seconds per step and their ratios. Target: p = 0 at least 1.25x
+cost is. Every run builds the model and optimizer and warms up for two untimed steps; runs
+alternate between the variants in a rotated order after a warm-up round (``_timing.py``), so
+that a noisy machine slows them alike; the printed figures are medians of per-run seconds per
+step and their ratios, followed by the conditions (threads, load). Target: p = 0 at least 1.25x
 faster than p = 0.2 on the reference setting (4 layers, 128 wide, context 64, batch 12).
 
     .venv/bin/python benchmarks/zero_rate.py [--steps 40] [--repeats 5] [--threads N]
@@ -15,9 +17,11 @@ faster than p = 0.2 on the reference setting (4 layers, 128 wide, context 64, ba
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
+from _timing import Conditions
+from _timing import alternate
+from _timing import print_times
 import torch
 import torch.nn.functional as F
 
@@ -108,22 +112,21 @@ def main() -> None:
     if zero_calls or any(zero_sdpa):
         raise SystemExit("p = 0 still runs dropout: the sites do not skip the op")
 
-    times: dict[str, list[float]] = {label: [] for label in VARIANTS}
-    for _ in range(args.repeats):
-        for label, rates in VARIANTS.items():
-            times[label].append(seconds_per_step(build(model_spec, dataset, rates), dataset,
-                                                 train, args.steps))
+    def run(rates: dict[str, float]) -> float:
+        return seconds_per_step(build(model_spec, dataset, rates), dataset, train, args.steps)
+
+    conditions = Conditions()
+    times = alternate({label: (lambda rates=rates: run(rates)) for label, rates in
+                       VARIANTS.items()}, args.repeats)
     print(f"\nGPT {args.layers} layers x {args.width}, 4 heads, context {args.context}, batch "
           f"{args.batch}, {torch.get_num_threads()} threads; {args.steps} timed steps x "
-          f"{args.repeats} runs per variant, alternating")
-    medians = {label: statistics.median(runs) for label, runs in times.items()}
-    for label, runs in times.items():
-        print(f"{label:20s} median {medians[label] * 1000:7.2f} ms/step  "
-              f"runs {[round(r * 1000, 1) for r in runs]}")
+          f"{args.repeats} runs per variant, alternating after a warm-up round")
+    medians = print_times(times)
     ratio = medians["p=0.2"] / medians["p=0"]
     print(f"speed-up of p=0 over p=0.2: {ratio:.2f}x  (target >= 1.25x)")
     print(f"speed-up of p=0 over p=0.2 with attention dropout off: "
           f"{medians['p=0.2, attention 0'] / medians['p=0']:.2f}x")
+    print(conditions.report())
 
 
 if __name__ == "__main__":

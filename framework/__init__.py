@@ -23,6 +23,7 @@ _PUBLIC = {
     "RateConfig": "framework.strategies.base",
     "StrategyConfig": "framework.strategies.base",
     "SpecError": "framework.errors",
+    "StrategyNeeds": "framework.contract",
     "list_strategies": "framework.registry",
     "register_strategy": "framework.registry",
 }
@@ -33,11 +34,13 @@ __all__ = [
     "RateConfig",
     "SpecError",
     "StrategyConfig",
+    "StrategyNeeds",
     "list_strategies",
     "register_strategy",
 ]
 
 if TYPE_CHECKING:
+    from framework.contract import StrategyNeeds
     from framework.errors import SpecError
     from framework.registry import list_strategies
     from framework.registry import register_strategy

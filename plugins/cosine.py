@@ -3,7 +3,7 @@
 Yan and Shao, "Enhancing Transformer Training Efficiency with Dynamic Dropout", arXiv 2411.03236
 (2024) decay the rate linearly or exponentially; this schedule uses the half-cosine shape of
 SGDR's learning-rate annealing (Loshchilov & Hutter, ICLR 2017) instead:
-p(t) = p_end + (p_start - p_end) * (1 + cos(pi * min(t / D, 1))) / 2.
+p(t) = p_end + (p_start - p_end) * (1 + cos(pi * min(t / (D - 1), 1))) / 2.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class CosineConfig(DecayConfig):
 
 @register_strategy("cosine", config=CosineConfig)
 class Cosine(ScheduleStrategy):
-    """p(t) = p_end + (p_start - p_end) * (1 + cos(pi * min(t / D, 1))) / 2."""
+    """p(t) = p_end + (p_start - p_end) * (1 + cos(pi * min(t / (D - 1), 1))) / 2."""
 
     config: CosineConfig
 

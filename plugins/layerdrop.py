@@ -10,7 +10,8 @@ without LayerDrop (the comparison arm), swept and reported the same way.
 After training, the best model is evaluated at every depth: val loss and inference throughput per
 depth go to ``depth_sweep.csv`` / ``.md`` and ``depth_sweep.png`` in the trial's MLflow run, and
 the final metrics ``val_loss_depth_<k>`` (for the ``prune`` selector), ``val_loss_half_depth``,
-``val_loss_mean_depth`` and ``half_depth_speedup``. Layer indices are 0-based.
+``val_loss_mean_depth`` and ``half_depth_speedup``. Layer indices are 0-based. Its rate ``p`` may
+be driven by any schedule of the trial (``drives: layerdrop.p``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic import model_validator
 
+from framework.contract import StrategyNeeds
 from framework.registry import register_strategy
 from framework.strategies.base import DropoutStrategy
 from framework.strategies.base import StrategyConfig
@@ -71,6 +73,11 @@ class LayerDropConfig(StrategyConfig):
             raise ValueError("give inference_depth or inference_layers, not both")
         return self
 
+    def needs(self) -> StrategyNeeds:
+        # The whole batch skips the same layers: a per-batch draw.
+        return StrategyNeeds(skip_layers=True, layers=tuple(self.inference_layers or ()),
+                             masks="per_batch", rates=("p",))
+
 
 @register_strategy("layerdrop", config=LayerDropConfig)
 class LayerDrop(DropoutStrategy):
@@ -84,18 +91,43 @@ class LayerDrop(DropoutStrategy):
 
     config: LayerDropConfig
 
+    def __init__(self, config: LayerDropConfig):
+        super().__init__(config)
+        self.p = config.p
+        """The current rate: the config's, or what a schedule driving it set last."""
+
     def attach(self, model: nn.Module) -> None:
-        from framework.layers.layerdrop import layer_rates
         from framework.layers.layerdrop import wrap_layer_stack
 
         n = len(getattr(model, "layers", ()))
-        self.stack = wrap_layer_stack(model, layer_rates(n, self.config.p, self.config.profile))
+        capabilities = model.capabilities() if hasattr(model, "capabilities") else None
+        # Layers whose input and output widths differ always run (the spec check refuses a
+        # model where no layer can be skipped).
+        self.fixed = capabilities.fixed_layers if capabilities is not None else frozenset()
+        self.stack = wrap_layer_stack(model, self._layer_rates(n))
+
+    def _layer_rates(self, n: int) -> list[float]:
+        from framework.layers.layerdrop import layer_rates
+
+        rates = layer_rates(n, self.p, self.config.profile)
+        return [0.0 if i in self.fixed else rate for i, rate in enumerate(rates)]
+
+    def rates(self) -> dict[str, float]:
+        return {"p": self.p}
+
+    def set_rate(self, name: str, value: float) -> None:
+        if name != "p":
+            super().set_rate(name, value)
+        self.p = float(value)
+        stack = getattr(self, "stack", None)
+        if stack is not None:
+            stack.rates = self._layer_rates(len(stack))
 
     def log_values(self) -> dict[str, float]:
         stack = getattr(self, "stack", None)
         if stack is None:
             return {}
-        values = {"layerdrop/p": self.config.p}
+        values = {"layerdrop/p": self.p}
         if stack.layers_seen:
             values["layerdrop/kept_fraction"] = stack.layers_run / stack.layers_seen
         stack.reset_counts()
@@ -106,16 +138,17 @@ class LayerDrop(DropoutStrategy):
         """The 0-based layers kept at inference, or None for all of them."""
         from framework.models import pruning
 
+        fixed = getattr(self, "fixed", frozenset())
         if self.config.inference_layers is not None:
             return pruning.explicit(n, self.config.inference_layers)
         depth = self.config.inference_depth
         if depth is None or depth >= n:
             return None
         if self.config.prune == "search" and score is not None:
-            return pruning.search_on_valid(n, score, depth)[depth]
+            return pruning.search_on_valid(n, score, depth, fixed)[depth]
         # ``for_inference`` has no validation data: ``search`` then spreads the layers evenly.
         selector = "every_other" if self.config.prune == "search" else self.config.prune
-        return pruning.select(selector, n, depth)
+        return pruning.select(selector, n, depth, fixed)
 
     def for_inference(self, model: nn.Module) -> nn.Module:
         from framework.models.pruning import keep_layers
@@ -134,15 +167,20 @@ class LayerDrop(DropoutStrategy):
             prune_checkpoint(best, trained.artifact_dir / "pruned.pt", kept)
         if not self.config.sweep:
             return {}
-        rows = depth_sweep(trained, self.config.sweep, self.config.throughput_repeats)
+        rows = depth_sweep(trained, self.config.sweep, self.config.throughput_repeats,
+                           getattr(self, "fixed", frozenset()))
         write_table(rows, trained.artifact_dir)
         plot_sweep(rows, trained.artifact_dir, title=f"LayerDrop p={self.config.p}")
         return sweep_metrics(rows, self.config.prune if self.config.prune in self.config.sweep
                              else self.config.sweep[0])
 
 
-def depth_sweep(trained: TrainedModel, selectors: list[str], repeats: int) -> list[dict[str, Any]]:
-    """One row per (selector, depth): layers kept, val loss and tokens/s of the pruned model."""
+def depth_sweep(trained: TrainedModel, selectors: list[str], repeats: int,
+                fixed: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
+    """One row per (selector, depth): layers kept, val loss and tokens/s of the pruned model.
+
+    Layers in ``fixed`` are kept at every depth.
+    """
     from framework.models import pruning
 
     n = len(trained.model.layers)
@@ -158,9 +196,9 @@ def depth_sweep(trained: TrainedModel, selectors: list[str], repeats: int) -> li
     speed: dict[int, float] = {}  # the cost of a pruned model depends on its depth only
     for selector in selectors:
         if selector == "search":
-            chosen = pruning.search_on_valid(n, score)
+            chosen = pruning.search_on_valid(n, score, fixed=fixed)
         else:
-            chosen = {k: pruning.select(selector, n, k) for k in range(1, n + 1)}
+            chosen = {k: pruning.select(selector, n, k, fixed) for k in pruning.depths(n, fixed)}
         for depth in sorted(chosen):
             kept = chosen[depth]
             if depth not in speed:
@@ -203,7 +241,7 @@ def sweep_metrics(rows: list[dict[str, Any]], selector: str) -> dict[str, float]
     """Final metrics of the sweep with ``selector``: loss at every depth, half depth, the mean."""
     mine = {row["depth"]: row for row in rows if row["selector"] == selector}
     n = max(mine)
-    half = mine[max(1, n // 2)]
+    half = mine[max(n // 2, min(mine))]  # layers that must always run may forbid half depth
     metrics = {f"val_loss_depth_{d}": row["val_loss"] for d, row in sorted(mine.items())}
     metrics["val_loss_half_depth"] = half["val_loss"]
     metrics["val_loss_mean_depth"] = statistics.fmean(r["val_loss"] for r in mine.values())

@@ -2,8 +2,10 @@
 
 Yan and Shao, "Enhancing Transformer Training Efficiency with Dynamic Dropout", arXiv 2411.03236
 (2024): the rate of every dropout site of a GPT falls during training, so that the model is
-regularised early and fits freely late. Here p(t) = p_start + (p_end - p_start) * min(t / D, 1),
-with D = ``decay_steps`` or the run length. At p = 0 the sites skip the dropout op entirely.
+regularised early and fits freely late. Here
+p(t) = p_start + (p_end - p_start) * min(t / (D - 1), 1) for steps t = 0, 1, ..., with
+D = ``decay_steps`` or the run length, so the span's last step has p_end. At p = 0 the sites skip
+the dropout op entirely.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class LinearDecayConfig(DecayConfig):
 
 @register_strategy("linear_decay", config=LinearDecayConfig)
 class LinearDecay(ScheduleStrategy):
-    """p(t) = p_start + (p_end - p_start) * min(t / D, 1)."""
+    """p(t) = p_start + (p_end - p_start) * min(t / (D - 1), 1)."""
 
     config: LinearDecayConfig
 

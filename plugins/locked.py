@@ -10,11 +10,13 @@ tensors outside a recurrence) it is ordinary dropout.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Literal
 
 from pydantic import Field
 
+from framework.contract import StrategyNeeds
 from framework.registry import register_strategy
 from framework.strategies.base import DropoutStrategy
 from framework.strategies.base import RateConfig
@@ -33,6 +35,9 @@ class LockedConfig(RateConfig):
     sites: list[Literal["embedding", "hidden", "recurrent", "output"]] = Field(
         default_factory=lambda: ["embedding", "hidden", "recurrent", "output"], min_length=1)
     """Kinds of dropout site that get locked masks."""
+
+    def needs(self) -> StrategyNeeds:
+        return replace(super().needs(), replaces_op=True)
 
 
 @register_strategy("locked", config=LockedConfig)

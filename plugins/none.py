@@ -5,8 +5,10 @@ Useful as the "without" arm of a comparison, e.g. as one option of a ``choice`` 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
+from framework.contract import StrategyNeeds
 from framework.registry import register_strategy
 from framework.strategies.base import RateConfig
 from framework.strategies.base import RateStrategy
@@ -16,6 +18,9 @@ class NoneConfig(RateConfig):
     """No dropout at all on the targeted site kinds."""
 
     name: Literal["none"] = "none"
+
+    def needs(self) -> StrategyNeeds:
+        return replace(super().needs(), masks="none")
 
 
 @register_strategy("none", config=NoneConfig)

@@ -9,11 +9,11 @@ probability ``sigmoid(beta)``. The mask is sampled in training and replaced by i
 evaluation (``pi_j g(z_j)``, no rescaling). ``form: belief`` gives each layer its own belief
 weights, initialised to the tied ones and learned jointly (the paper's general form).
 
-The two public ports disagree on where beta goes (see ``../shared/reference/dropout-algorithms.md``,
-section 2): ``shift: pre_activation`` (default; mabirck's PyTorch port and the paper's
-"magnitude" reading) adds beta once to ``alpha z``; ``shift: weights`` (gngdb's Lasagne port) uses
-belief weights ``alpha W + beta``, which adds ``beta sum_i a_i`` and, with many non-negative
-inputs, saturates the keep probability near 1 for beta > 0.
+The two public ports disagree on where beta goes: ``shift: pre_activation`` (default; mabirck's
+PyTorch port and the paper's "magnitude" reading) adds beta once to ``alpha z``;
+``shift: weights`` (gngdb's Lasagne port) uses belief weights ``alpha W + beta``, which adds
+``beta sum_i a_i`` and, with many non-negative inputs, saturates the keep probability near 1
+for beta > 0.
 
 Works on sites that pass ``pre_activation`` (and ``inputs``): the ``hidden`` sites of the ``mlp``
 model. Logs ``keep/<kind>.<i>`` (e.g. ``keep/hidden.0``), the mean keep probability of each layer
@@ -28,6 +28,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic import model_validator
 
+from framework.contract import StrategyNeeds
 from framework.registry import register_strategy
 from framework.strategies.base import DropoutStrategy
 from framework.strategies.base import SiteKind
@@ -61,6 +62,10 @@ class StandoutConfig(StrategyConfig):
 
     def claimed_kinds(self) -> frozenset[str]:
         return frozenset(self.sites)
+
+    def needs(self) -> StrategyNeeds:
+        return StrategyNeeds(site_kinds=self.claimed_kinds(), every_site_kind=True,
+                             pre_activation=True, replaces_op=True, masks="per_example")
 
 
 @register_strategy("standout", config=StandoutConfig)

@@ -4,13 +4,14 @@ Sarma, Shen, et al., "Structured in Space, Randomized in Time: Leveraging Dropou
 Efficient Training", NeurIPS 2021. One set of kept hidden units is shared by every example of the
 batch and drawn anew at each time step (rate ``p``; case IV: one set per sequence). The mask is
 applied to the LSTM's hidden output ``h_t`` where it feeds the recurrent product
-``h_t W_hh^T`` and the next layer, kept units scaled by 1/(1-p). Because whole columns of ``h_t``
-are zero, the recurrent product runs on the kept units only, in forward and backward (weight
+``h_t W_hh^T`` and the next layer, the k kept units of H scaled by H/k. Because whole columns of
+``h_t`` are zero, the recurrent product runs on the kept units only, in forward and backward (weight
 gradient only for the kept rows of ``W_hh^T``, input gradient only for the kept columns): the
 paper reports 1.23x-1.64x faster training with no loss in quality.
 
 The model side lives in :mod:`framework.models.lstm` (``LSTMLayer.structured_*``); this plugin
-sets it on every :class:`~framework.models.lstm.LSTMLayer` of the model (none: nothing happens).
+sets it on every :class:`~framework.models.lstm.LSTMLayer` of the model (a model without them is
+refused when the study is validated).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from framework.contract import StrategyNeeds
 from framework.registry import register_strategy
 from framework.strategies.base import DropoutStrategy
 from framework.strategies.base import StrategyConfig
@@ -46,6 +48,11 @@ class StructuredRNNConfig(StrategyConfig):
 
     def claimed_kinds(self) -> frozenset[str]:
         return frozenset(self.sites)
+
+    def needs(self) -> StrategyNeeds:
+        return StrategyNeeds(site_kinds=self.claimed_kinds(),
+                             every_site_kind="sites" in self.model_fields_set,
+                             recurrent_cells=True, masks="per_batch")
 
 
 @register_strategy("structured_rnn", config=StructuredRNNConfig)

@@ -67,17 +67,19 @@ class ValLossAdaptive(ScheduleStrategy):
         loss = metrics[self.config.metric]
         if loss < self.best - self.config.min_delta:
             self.p = max(self.config.p_min, self.p - self.config.delta)
+            # The best moves only on a counted improvement: a run improving by less than
+            # min_delta per evaluation still counts as improving once the gains add up.
+            self.best = loss
         else:
             self.p = min(self.config.p_max, self.p + self.config.delta)
         # Round away float drift so that reaching p_min = 0 gives exactly 0 (the op is skipped).
         self.p = round(self.p, 12)
-        self.best = min(self.best, loss)
         if hasattr(self, "sites"):
             self._set(self.p)
 
     def rate_curve(self, trained: TrainedModel) -> tuple[list[int], list[float]]:
         # The rate logged at an evaluation is the one used since the previous evaluation.
-        key = f"rate/{self.kinds[0]}" if self.kinds else ""
+        key = self.rate_keys[0] if self.rate_keys else ""
         steps: list[int] = []
         rates: list[float] = []
         previous = 0

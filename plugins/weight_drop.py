@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from framework.contract import StrategyNeeds
 from framework.registry import register_strategy
 from framework.strategies.base import DropoutStrategy
 from framework.strategies.base import StrategyConfig
@@ -30,10 +31,14 @@ class WeightDropConfig(StrategyConfig):
     p: float = Field(0.5, ge=0.0, lt=1.0)
     """Probability of dropping each entry of W_hh."""
 
+    def needs(self) -> StrategyNeeds:
+        # One mask of W_hh per forward pass: both copies of a duplicated batch share it.
+        return StrategyNeeds(recurrent_cells=True, masks="per_batch")
+
 
 @register_strategy("weight_drop", config=WeightDropConfig)
 class WeightDrop(DropoutStrategy):
-    """Sets ``weight_p`` on the model's LSTM layers (none: nothing happens)."""
+    """Sets ``weight_p`` on the model's LSTM layers (a model without them is refused)."""
 
     config: WeightDropConfig
 

@@ -1,4 +1,4 @@
-from framework.cli.app import main
+from framework.cli.app import entry
 
 
-main()
+entry()

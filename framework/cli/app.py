@@ -10,6 +10,7 @@ import contextlib
 from pathlib import Path
 import sys
 from typing import Annotated
+from typing import NoReturn
 
 import typer
 
@@ -18,9 +19,11 @@ from framework.cli.common import Overrides
 from framework.cli.common import PluginPaths
 from framework.cli.common import Storage
 from framework.cli.common import TrackingUri
+from framework.cli.common import exit_on_failure
 from framework.cli.common import fail
 from framework.cli.common import load
 from framework.cli.common import load_existing_study
+from framework.cli.common import print_error
 from framework.cli.common import quiet_libraries
 from framework.errors import SpecError
 
@@ -33,6 +36,10 @@ app = typer.Typer(
 )
 plugins_app = typer.Typer(no_args_is_help=True, help="List and describe registered components.")
 app.add_typer(plugins_app, name="plugins")
+ContinueChanged = Annotated[bool, typer.Option(
+    "--continue-changed", help="Continue the study even if the spec differs from the one it was "
+    "run with (recorded on the study and its MLflow run).")]
+
 
 @app.command()
 def validate(file: Path, overrides: Overrides = None, plugins: PluginPaths = None) -> None:
@@ -51,21 +58,47 @@ def run(
     tracking_uri: TrackingUri = None,
     workers: Annotated[int, typer.Option(
         min=1, help="Worker processes on this machine sharing the study.")] = 1,
+    gpus: Annotated[str | None, typer.Option(
+        help="GPUs the workers share out, one each in turn (e.g. 0,1,3); default: every GPU "
+        "visible (CUDA_VISIBLE_DEVICES).")] = None,
+    continue_changed: ContinueChanged = False,
 ) -> None:
-    """Run (or continue) the study: trials train, report to Optuna and log to MLflow."""
+    """Run (or continue) the study: trials train, report to Optuna and log to MLflow.
+
+    Running it again continues the study; a spec that differs from the one the study was run
+    with is refused (listing the changed keys) unless --continue-changed is given.
+    """
     loaded = load(file, overrides, plugins)
+    devices = None
+    if gpus is not None:
+        import os
+
+        from framework.tuning.workers import CUDA_VISIBLE
+        from framework.tuning.workers import parse_gpus
+
+        try:
+            devices = parse_gpus(gpus)
+        except SpecError as error:
+            fail(error)
+        if workers == 1:  # trains in this process: set before anything starts CUDA
+            os.environ[CUDA_VISIBLE] = devices[0]
+    from framework.tracking import Locations
+
+    # Before the heavy imports: a URL whose database driver is missing is refused at once.
+    locations = Locations.resolve(home, storage, tracking_uri)
     from framework.cli.progress import LineDisplay
     from framework.cli.progress import RunDisplay
     from framework.cli.summary import print_summary
-    from framework.tracking import Locations
     from framework.tuning.study import run_study
 
     quiet_libraries()
-    locations = Locations.resolve(home, storage, tracking_uri)
     if loaded.spec.arms:  # each arm is its own study `<name>.<arm>`
         from framework.tuning.confirm import run_arms
 
-        run_arms(loaded, locations, RunDisplay)
+        try:
+            run_arms(loaded, locations, RunDisplay, continue_changed)
+        except SpecError as error:
+            fail(error)
         typer.echo(f"ran {len(loaded.spec.arms)} arms; compare them with "
                    f"`dropout-lab confirm {file}` and `dropout-lab report {file}`")
         return
@@ -73,12 +106,19 @@ def run(
     try:
         with display:
             outcome = run_study(loaded, locations, display, workers=workers,
-                                plugin_paths=tuple(plugins or ()))
+                                plugin_paths=tuple(plugins or ()),
+                                continue_changed=continue_changed, gpus=devices)
+    except SpecError as error:  # raised before any run or trial exists
+        fail(error)
     except KeyboardInterrupt:
         typer.echo("\ninterrupted: the running trial is marked failed; run the same command "
                    "again to continue the study.", err=True)
         raise typer.Exit(130) from None
     print_summary(outcome, loaded.spec)
+    if outcome.nothing_finished(loaded.spec.search.n_trials):
+        typer.echo("error: no trial of this run finished (reasons above); its MLflow run is "
+                   "marked FAILED", err=True)
+        raise typer.Exit(1)
     if outcome.worker_errors:
         typer.echo(f"warning: {len(outcome.worker_errors)} of {workers} workers exited with an "
                    f"error (exit codes {outcome.worker_errors})", err=True)
@@ -96,9 +136,12 @@ def worker(
     tracking_uri: TrackingUri = None,
     parent_run_id: Annotated[str | None, typer.Option(
         help="MLflow run to nest trials under; default: the study's latest parent run.")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
-    seed_offset: Annotated[int | None, typer.Option(
-        help="Added to the sampler seed; default: from the process id.")] = None,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="torch CPU threads; default: the cores free now.")] = None,
+    worker_index: Annotated[int | None, typer.Option(
+        help="This worker's number, mixed into its sampler seed (give each worker its own to "
+        "make a parallel study reproducible); default: the process id.")] = None,
+    continue_changed: ContinueChanged = False,
 ) -> None:
     """Join an existing study as one more worker (on this or any machine sharing its storage)."""
     import os
@@ -119,28 +162,12 @@ def worker(
     parent = parent_run_id or study.user_attrs.get(PARENT_RUN_ATTR)
     try:
         with LineDisplay() as display:
-            offset = os.getpid() if seed_offset is None else seed_offset
-            run_worker(loaded, locations, parent, display, threads, offset)
+            index = os.getpid() if worker_index is None else worker_index
+            run_worker(loaded, locations, parent, display, threads, index, continue_changed)
+    except SpecError as error:
+        fail(error)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-
-
-@app.command()
-def ui(home: Home = Path("mlruns"), tracking_uri: TrackingUri = None,
-       port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000) -> None:
-    """Start the MLflow UI on the study store, bound to 127.0.0.1."""
-    import subprocess
-
-    from framework.tracking import Locations
-
-    locations = Locations.resolve(home, tracking_uri=tracking_uri)
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-               "--port", str(port), "--backend-store-uri", locations.tracking_uri]
-    if locations.artifact_root:
-        command += ["--default-artifact-root", locations.artifact_root]
-    typer.echo(f"MLflow UI at http://127.0.0.1:{port}  (store: {locations.tracking_uri})")
-    with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(command, check=False)
 
 
 @plugins_app.command("list")
@@ -167,12 +194,61 @@ def plugins_show(name: str, plugins: PluginPaths = None) -> None:
 
 # Commands that live in their own modules: each module has ``register(app)``.
 COMMAND_MODULES = ["framework.cli.compare", "framework.cli.confirm", "framework.cli.report",
-                   "framework.cli.depth", "framework.cli.evaluate"]
+                   "framework.cli.depth", "framework.cli.evaluate", "framework.cli.browse",
+                   "framework.cli.inspect"]
+
+
+def entry() -> NoReturn:
+    """The ``dropout-lab`` program: :func:`main`, then an end of the process without teardown.
+
+    Once a command is done (runs ended, stores written, output flushed), the interpreter's own
+    teardown of the modules torch, MLflow, Optuna and SQLAlchemy loaded takes seconds (1.2-1.75 s
+    on a quiet 2-core machine, measured in issue 19, and over 10 s under load) and does nothing
+    the command needs: the exit functions libraries registered run, then the process ends.
+    """
+    try:
+        main()
+        code: int | str | None = 0
+    except SystemExit as stop:
+        code = stop.code
+    if not isinstance(code, int) and code is not None:  # as the interpreter treats it
+        print(code, file=sys.stderr)
+        code = 1
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or tracer (cProfile, a debugger) reports at normal exit
+    _end_process(code or 0)
+
+
+def _end_process(code: int) -> NoReturn:
+    import atexit
+    import os
+    import threading
+
+    # The interpreter's own first exit step, no public way to run it early: the threading exit
+    # hooks (they stop idle thread pools, such as MLflow's artifact uploaders, which would
+    # otherwise wait for work forever), then a join of every non-daemon thread.
+    threading._shutdown()
+    atexit._run_exitfuncs()  # e.g. logging's final flush
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing more can be said
+            stream.flush()
+    os._exit(code)
 
 
 def main() -> None:
     import importlib
 
+    from framework.tracking.redact import redact_library_output
+
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(app)
-    app()
+    redact_library_output()  # what libraries log or warn may hold a URL with its password
+    try:
+        app()
+    except SpecError as error:
+        # Bad input that a command found past its own checks (e.g. a database URL whose driver
+        # is missing, found when the stores are resolved): one line and status 2, as for a spec.
+        print_error(error)
+        sys.exit(2)
+    except Exception as error:  # e.g. an unreachable store; never a password in what is shown
+        exit_on_failure(error)

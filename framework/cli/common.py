@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+import sys
 from typing import Annotated
+from typing import NoReturn
 
 import typer
 
@@ -24,6 +26,10 @@ Storage = Annotated[
 ]
 TrackingUri = Annotated[
     str | None, typer.Option(help="MLflow tracking URI (default: SQLite under --home).")
+]
+MarkdownPath = Annotated[
+    Path | None, typer.Option("--markdown", help="Also write the table as Markdown to this file "
+                              "(e.g. beside a results page).")
 ]
 
 
@@ -46,11 +52,49 @@ def _load(file: Path, overrides: list[str] | None, plugins: list[str] | None):
 
 def fail(error: SpecError) -> None:
     """Print ``error`` on one line (no traceback) and exit with status 2."""
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False).print(f"[bold red]error[/]: {error}", markup=True,
-                                                soft_wrap=True)
+    print_error(error)
     raise typer.Exit(2)
+
+
+def print_error(error: Exception) -> None:
+    """``error: <file>: <key>: <message>`` on stderr, without rich markup in the message and
+    without the passwords of any URL in it."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from framework.tracking.redact import redact
+
+    Console(stderr=True, highlight=False).print(
+        f"[bold red]error[/]: {escape(redact(str(error)))}", markup=True, soft_wrap=True)
+
+
+def exit_on_failure(error: Exception) -> NoReturn:
+    """End a command that failed other than on bad input, with status 1.
+
+    A store that does not answer (the tracking server, the Optuna database) is one line; any
+    other error prints its traceback. Either way, URLs in it show no password.
+    """
+    if _is_store_failure(error):
+        print_error(error)
+    else:
+        import traceback
+
+        from framework.tracking.redact import redact
+
+        sys.stderr.write(redact("".join(traceback.format_exception(error))))
+    sys.exit(1)
+
+
+def _is_store_failure(error: Exception) -> bool:
+    from framework.tracking.tracker import TrackingUnavailable
+
+    # Modules not imported yet cannot have raised: looked up rather than imported.
+    mlflow_errors = sys.modules.get("mlflow.exceptions")
+    database_errors = sys.modules.get("sqlalchemy.exc")
+    return (isinstance(error, TrackingUnavailable)
+            or (mlflow_errors is not None and isinstance(error, mlflow_errors.MlflowException))
+            or (database_errors is not None
+                and isinstance(error, database_errors.OperationalError)))
 
 
 def load(file: Path, overrides: list[str] | None, plugins: list[str] | None):
@@ -91,3 +135,10 @@ def quiet_libraries() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="mlflow")
     warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def write_markdown(path: Path, text: str) -> None:
+    """Write a table to a ``--markdown`` path (its folder created) and say so."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    typer.echo(f"written {path}")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from framework.cli.common import Home
+from framework.cli.common import MarkdownPath
 from framework.cli.common import Overrides
 from framework.cli.common import PluginPaths
 from framework.cli.common import Storage
@@ -15,6 +16,7 @@ from framework.cli.common import TrackingUri
 from framework.cli.common import load
 from framework.cli.common import load_existing_study
 from framework.cli.common import quiet_libraries
+from framework.cli.common import write_markdown
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +30,7 @@ def compare(
         help="Parameter to group by (repeatable); default: the space's categorical ones.")] = None,
     metric: Annotated[list[str] | None, typer.Option(
         help="Final metric to summarise (repeatable); default: the objectives.")] = None,
+    markdown: MarkdownPath = None,
     plugins: PluginPaths = None,
     home: Home = Path("mlruns"),
     storage: Storage = None,
@@ -58,13 +61,15 @@ def compare(
         table.add_row(*(str(k) for k in group.key), str(group.n),
                       *(str(group.stats.get(m, "–")) for m in metrics))
     Console().print(table)
-    markdown = to_markdown(groups, groups_by, metrics)
+    text = to_markdown(groups, groups_by, metrics)
     out = Path(home) / "reports" / f"{spec.name}-compare.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown)
+    out.write_text(text)
     tracker = Tracker(locations)
     run = tracker.start_run(tracker.experiment_id(spec.name), "compare",
                             {"dropout_lab.study": spec.name, "dropout_lab.role": "compare"})
-    tracker.log_text(run, markdown, "compare.md")
+    tracker.log_text(run, text, "compare.md")
     tracker.end_run(run, "FINISHED")
     typer.echo(f"written {out} and logged to MLflow run {run}")
+    if markdown is not None:
+        write_markdown(markdown, text)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from framework.cli.common import Home
+from framework.cli.common import MarkdownPath
 from framework.cli.common import Overrides
 from framework.cli.common import PluginPaths
 from framework.cli.common import Storage
@@ -15,6 +16,7 @@ from framework.cli.common import TrackingUri
 from framework.cli.common import fail
 from framework.cli.common import load
 from framework.cli.common import quiet_libraries
+from framework.cli.common import write_markdown
 from framework.errors import SpecError
 
 
@@ -32,6 +34,11 @@ def confirm(
     run_arms: Annotated[bool, typer.Option(
         "--run-arms", help="First run each arm's search to its budget (studies with arms).")
     ] = False,
+    allow_changed: Annotated[bool, typer.Option(
+        "--allow-changed", help="Confirm even with settings that differ from the search's "
+        "(e.g. fewer train.max_steps); the table labels each study with its settings.")
+    ] = False,
+    markdown: MarkdownPath = None,
     plugins: PluginPaths = None,
     home: Home = Path("mlruns"),
     storage: Storage = None,
@@ -41,7 +48,8 @@ def confirm(
 
     Every (configuration, seed) pair is a trial of the Optuna study ``<name>-confirm`` and a child
     run of a confirmation run in MLflow. Running it again continues; several processes may share
-    the work. The table goes to stdout, to Markdown under --home/reports and to MLflow.
+    the work. The table goes to stdout, to Markdown under --home/reports and to MLflow. Settings
+    that differ from the ones the search used are refused unless --allow-changed is given.
     """
     loaded = load(file, overrides, plugins)
     from framework.cli.progress import RunDisplay
@@ -66,23 +74,44 @@ def confirm(
             fail(error)
         try:
             search_arms(loaded, locations, RunDisplay)
+        except SpecError as error:
+            fail(error)
         except KeyboardInterrupt:
             typer.echo("\ninterrupted: run the same command again to continue.", err=True)
             raise typer.Exit(130) from None
     try:
-        plan = plan_confirmation(loaded, locations.storage, top, seeds)
+        plan = plan_confirmation(loaded, locations.storage, top, seeds, allow_changed)
         display = RunDisplay(confirmation_spec(loaded, plan).spec)
     except SpecError as error:
         fail(error)
     try:
         with display:
-            outcome = run_confirmation(loaded, locations, top, seeds, display)
+            outcome = run_confirmation(loaded, locations, top, seeds, display, allow_changed)
     except KeyboardInterrupt:
         typer.echo("\ninterrupted: run the same command again to continue the confirmation.",
                    err=True)
         raise typer.Exit(130) from None
     comparison = build(outcome.study)
-    write_tables(comparison, Path(home), outcome.parent_run_id, locations, "confirm")
+    write_tables(comparison, Path(home), outcome.parent_run_id, locations, "confirm", markdown)
+    register_best(loaded.spec.name, outcome.study, comparison, locations)
+
+
+def register_best(study: str, confirm_study, comparison, locations) -> None:
+    """Register the confirmed best configuration's model under the study's name, and say so."""
+    from framework.tracking import Tracker
+    from framework.tracking.redact import redact
+    from framework.tuning.best_model import register_confirmed_best
+
+    try:
+        version = register_confirmed_best(study, confirm_study, comparison, Tracker(locations))
+    except Exception as exc:  # the confirmation itself is complete and written
+        typer.echo(f"warning: the best configuration's model was not registered: "
+                   f"{redact(f'{type(exc).__name__}: {exc}')[:500]}", err=True)
+        return
+    if version is not None:
+        typer.echo(f"registered the best configuration's model as {version.name!r} version "
+                   f"{version.version} ({version.tags.get('dropout_lab.config')}, seed "
+                   f"{version.tags.get('dropout_lab.seed')})")
 
 
 def require_storage(locations, file: Path) -> None:
@@ -93,8 +122,10 @@ def require_storage(locations, file: Path) -> None:
                        "first (dropout-lab run), or pass --home/--storage", source=str(file)))
 
 
-def write_tables(comparison, home: Path, run_id: str, locations, kind: str) -> Path:
-    """Print the comparison, write it as Markdown under ``home/reports`` and log it to MLflow."""
+def write_tables(comparison, home: Path, run_id: str, locations, kind: str,
+                 extra: Path | None = None) -> Path:
+    """Print the comparison, write it as Markdown under ``home/reports`` (and to ``extra``, a
+    ``--markdown`` path, when given) and log it to MLflow."""
     from framework.reporting.comparison import to_markdown
     from framework.reporting.comparison import to_text
     from framework.tracking import Tracker
@@ -106,4 +137,6 @@ def write_tables(comparison, home: Path, run_id: str, locations, kind: str) -> P
     out.write_text(markdown)
     Tracker(locations).log_text(run_id, markdown, "comparison.md")
     typer.echo(f"written {out} and logged to MLflow run {run_id}")
+    if extra is not None:
+        write_markdown(extra, markdown)
     return out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+import shutil
 from typing import Annotated
+from typing import Any
 
 import typer
 
@@ -15,6 +17,7 @@ from framework.cli.common import TrackingUri
 from framework.cli.common import load
 from framework.cli.common import load_existing_study
 from framework.cli.common import quiet_libraries
+from framework.cli.common import write_markdown
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +30,12 @@ def depth(
     overrides: Overrides = None,
     by: Annotated[str, typer.Option(help="Parameter whose values are the lines.")
                   ] = "dropout.0.p",
+    scratch: Annotated[Path | None, typer.Option(
+        help="Study file of models trained from scratch at each depth (a grid over "
+        "model.n_layer, run in the same --home): their val loss is one more line.")] = None,
+    markdown: Annotated[Path | None, typer.Option(
+        "--markdown", help="Also write the table as Markdown to this file, and the plot "
+        "beside it (same name, .png).")] = None,
     plugins: PluginPaths = None,
     home: Home = Path("mlruns"),
     storage: Storage = None,
@@ -52,11 +61,20 @@ def depth(
         typer.echo("no complete trial reports val_loss_depth_<k> (is `layerdrop` in the study?)",
                    err=True)
         raise typer.Exit(1)
-    markdown = to_markdown(table, by)
-    Console().print(markdown, markup=False)
+    if scratch is not None:
+        scratch_loaded = load(scratch, [], plugins)
+        scratch_trials = load_existing_study(scratch_loaded, locations).get_trials(deepcopy=False)
+        column = scratch_table(scratch_trials, scratch_loaded.spec.model.n_layer)
+        if column:
+            table[SCRATCH] = column
+        else:
+            typer.echo(f"note: {scratch} has no complete trial yet: no from-scratch line",
+                       err=True)
+    text = to_markdown(table, by)
+    Console().print(text, markup=False)
     out = Path(home) / "reports" / f"{spec.name}-depth"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "depth.md").write_text(markdown)
+    (out / "depth.md").write_text(text)
     (out / "depth.csv").write_text(to_csv(table, by))
     plot(table, by, out / "depth.png", f"{spec.name}: val loss of pruned models")
     tracker = Tracker(locations)
@@ -65,6 +83,28 @@ def depth(
     tracker.log_artifacts(run, str(out))
     tracker.end_run(run, "FINISHED")
     typer.echo(f"written {out}/depth.{{md,csv,png}} and logged to MLflow run {run}")
+    if markdown is not None:
+        write_markdown(markdown, text)
+        shutil.copyfile(out / "depth.png", markdown.with_suffix(".png"))
+
+
+SCRATCH = "from scratch"
+"""The line of the models trained at each depth from the start (Fan et al. 2020, table 2)."""
+
+
+def scratch_table(trials: list[Any], default_depth: int) -> dict[int, Any]:
+    """Val loss (best checkpoint) per depth over the complete trials of a from-scratch study;
+    a trial's depth is its ``model.n_layer`` parameter, else the study's."""
+    from optuna.trial import TrialState
+
+    from framework.reporting.stats import summarize
+
+    values: dict[int, list[float]] = {}
+    for trial in trials:
+        if trial.state == TrialState.COMPLETE and "val_loss" in trial.user_attrs:
+            depth = int(trial.params.get("model.n_layer", default_depth))
+            values.setdefault(depth, []).append(float(trial.user_attrs["val_loss"]))
+    return {depth: summarize(v) for depth, v in sorted(values.items())}
 
 
 def prune(

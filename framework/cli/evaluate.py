@@ -1,11 +1,13 @@
 """``dropout-lab evaluate``: score a trial's best checkpoint on a labelled file.
 
-The checkpoint is the ``best.pt`` artifact that every trial logs (``spec``, ``model`` weights). It
-is found from a study file and a trial number (the Optuna trial's ``mlflow_run_id`` names the
-MLflow run that holds it), or given as a path. The model and dataset are rebuilt from the
-checkpoint's own spec (so the vocabulary is the one the model was trained with), and the file is
-read by the dataset's ``labelled_batches`` in the training data's format. Strategies'
-``for_inference`` transforms are not applied: the weights are scored as trained, dropout off.
+The checkpoint is the ``best.pt`` artifact that every trial logs: the spec, the weights, the
+strategies' state, the dataset's ``info`` and what reading new files needs (SST-2's vocabulary).
+It is found from a study file and a trial number (the Optuna trial's ``mlflow_run_id`` names the
+MLflow run that holds it), given as a path, or, with ``--confirmed``, taken from every trial of
+the study's confirmation. The model is rebuilt from the checkpoint alone as the trial used it
+for inference: its strategies attached and their ``for_inference`` transform applied (e.g.
+LayerDrop's pruning), dropout off. The file is read by the dataset's ``labelled_batches`` in the
+training data's format, with the vocabulary stored in the checkpoint: no training data is read.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from typing import Any
 import typer
 
 from framework.cli.common import Home
+from framework.cli.common import MarkdownPath
 from framework.cli.common import PluginPaths
 from framework.cli.common import Storage
 from framework.cli.common import TrackingUri
 from framework.cli.common import fail
 from framework.cli.common import load
 from framework.cli.common import quiet_libraries
+from framework.cli.common import write_markdown
 from framework.errors import SpecError
 
 
@@ -36,40 +40,61 @@ def evaluate(
     )],
     study: Annotated[Path | None, typer.Option(help="Study file of the trial.")] = None,
     trial: Annotated[int | None, typer.Option(help="Trial number in that study.")] = None,
+    confirmed: Annotated[bool, typer.Option(
+        "--confirmed", help="With --study: score every trial of the study's confirmation and "
+        "summarise per configuration over seeds, against the baseline.")] = False,
     checkpoint: Annotated[Path | None, typer.Option(
         help="A best.pt file, instead of --study and --trial.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Examples per forward pass.")] = 64,
+    markdown: MarkdownPath = None,
     plugins: PluginPaths = None,
     home: Home = Path("mlruns"),
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Score a trial's best checkpoint on a labelled file: loss and the dataset's metrics."""
-    if (checkpoint is None) == (study is None or trial is None):
-        fail(SpecError("give either --checkpoint FILE, or --study FILE and --trial N"))
+    by_study = study is not None and (trial is not None) != confirmed
+    if (checkpoint is None) != by_study:
+        fail(SpecError("give either --checkpoint FILE, or --study FILE with --trial N or "
+                       "--confirmed"))
     if not labelled.is_file():
         fail(SpecError(f"no such file: {labelled}"))
     import tempfile
 
     quiet_libraries()
     with tempfile.TemporaryDirectory(prefix="dropout-lab-eval-") as tmp:
-        if checkpoint is None:
-            spec = load(study, [], plugins).spec
-            from framework.tracking import Locations
-
-            locations = Locations.resolve(home, storage, tracking_uri)
-            try:
-                checkpoint = download_checkpoint(spec.name, trial, locations, Path(tmp))
-            except SpecError as error:
-                fail(error)
-        elif not checkpoint.is_file():
-            fail(SpecError(f"no such checkpoint: {checkpoint}"))
         try:
-            scores = score_checkpoint(checkpoint, labelled, batch_size)
-        except (SpecError, ValueError) as error:
-            fail(error if isinstance(error, SpecError) else SpecError(str(error)))
-    for name, value in scores.items():
-        typer.echo(f"{name}: {value:.6g}" if isinstance(value, float) else f"{name}: {value}")
+            if checkpoint is not None:
+                if not checkpoint.is_file():
+                    raise SpecError(f"no such checkpoint: {checkpoint}")
+                from framework.registry import load_plugin_path
+
+                for item in plugins or ():
+                    load_plugin_path(item, key=f"--plugins {item}")
+                text = scores_text(score_checkpoint(checkpoint, labelled, batch_size))
+            else:
+                from framework.tracking import Locations
+
+                spec = load(study, [], plugins).spec
+                locations = Locations.resolve(home, storage, tracking_uri)
+                if confirmed:
+                    text = confirmed_table(spec.name, locations, labelled, batch_size, Path(tmp))
+                else:
+                    path = download_checkpoint(spec.name, trial, locations, Path(tmp))
+                    text = scores_text(score_checkpoint(path, labelled, batch_size))
+        except SpecError as error:
+            fail(error)
+        except ValueError as error:  # a file the dataset cannot read
+            fail(SpecError(str(error)))
+    typer.echo(text, nl=False)
+    if markdown is not None:
+        write_markdown(markdown, text)
+
+
+def scores_text(scores: dict[str, Any]) -> str:
+    """``name: value`` lines, one per score."""
+    return "".join(f"{name}: {value:.6g}\n" if isinstance(value, float) else f"{name}: {value}\n"
+                   for name, value in scores.items())
 
 
 def download_checkpoint(study_name: str, number: int, locations: Any, folder: Path) -> Path:
@@ -78,17 +103,17 @@ def download_checkpoint(study_name: str, number: int, locations: Any, folder: Pa
     Raises:
         SpecError: when the study, the trial or its run's checkpoint does not exist.
     """
-    import os
-
     from mlflow import MlflowClient
     import optuna
 
-    # The download's progress bar would land in the command's output.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from framework.tracking.redact import redact
+    from framework.tracking.tracker import silence_mlflow_output
+
+    silence_mlflow_output()  # its download progress bar would land in the command's output
     try:
         study = optuna.load_study(study_name=study_name, storage=locations.storage)
     except KeyError:
-        raise SpecError(f"no study {study_name!r} in {locations.storage}") from None
+        raise SpecError(f"no study {study_name!r} in {redact(locations.storage)}") from None
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         raise SpecError(f"study {study_name!r} has no trial {number} "
@@ -107,32 +132,24 @@ def score_checkpoint(path: Path, labelled: Path, batch_size: int = 64) -> dict[s
     """``examples``, ``loss`` and the dataset's metrics of the checkpoint on ``labelled``.
 
     Means are over examples (each batch weighted by its size), so they do not depend on
-    ``batch_size``.
+    ``batch_size``. Only the checkpoint and ``labelled`` are read (checkpoints written before
+    they stored their vocabulary rebuild the dataset from their spec, which needs its files).
 
     Raises:
         SpecError: when the checkpoint's dataset cannot read labelled files.
     """
     import torch
 
-    from framework import registry
+    from framework.models.pruning import load_checkpoint
 
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    registry.discover()
-    model_spec = registry.models.get(saved["spec"]["model"]["name"]).config.model_validate(
-        saved["spec"]["model"])
-    data_spec = registry.datasets.get(saved["spec"]["data"]["name"]).config.model_validate(
-        saved["spec"]["data"])
-    dataset = registry.create_dataset(data_spec, model_spec)
-    if not hasattr(dataset, "labelled_batches"):
-        raise SpecError(f"dataset {data_spec.name!r} cannot read labelled files")
-    model = registry.create_model(model_spec, dataset.info)
-    model.load_state_dict(saved["model"])
-    model.eval()
-    extra = getattr(dataset, "metrics", None)
+    reader = labelled_reader(saved)
+    model = load_checkpoint(path, saved.get("info") or reader.info)
+    extra = getattr(reader, "metrics", None)
     sums: dict[str, float] = {"loss": 0.0}
     n = 0
     with torch.no_grad():
-        for batch in dataset.labelled_batches(labelled, batch_size):
+        for batch in reader.labelled_batches(labelled, batch_size):
             out = model(batch)
             size = len(batch.targets)
             sums["loss"] += out.loss.item() * size
@@ -142,3 +159,82 @@ def score_checkpoint(path: Path, labelled: Path, batch_size: int = 64) -> dict[s
     if n == 0:
         raise SpecError(f"{labelled}: no labelled examples")
     return {"examples": n, **{name: total / n for name, total in sums.items()}}
+
+
+def labelled_reader(saved: dict[str, Any]) -> Any:
+    """The dataset object that reads labelled files for a loaded checkpoint.
+
+    Raises:
+        SpecError: when the checkpoint's dataset cannot read labelled files.
+    """
+    from framework import registry
+
+    registry.discover()
+    spec = saved["spec"]
+    model_spec = registry.models.get(spec["model"]["name"]).config.model_validate(spec["model"])
+    cls = registry.datasets.get(spec["data"]["name"]).load()
+    if not hasattr(cls, "labelled_batches"):
+        raise SpecError(f"dataset {spec['data']['name']!r} cannot read labelled files")
+    if "data_export" in saved and hasattr(cls, "restore"):
+        return cls.restore(saved["data_export"], saved["info"], model_spec)
+    data_spec = registry.datasets.get(spec["data"]["name"]).config.model_validate(spec["data"])
+    return registry.create_dataset(data_spec, model_spec)
+
+
+def confirmed_table(study_name: str, locations: Any, labelled: Path, batch_size: int,
+                    folder: Path) -> str:
+    """Every complete trial of ``study_name``'s confirmation scored on ``labelled``, as a
+    Markdown table: per configuration, each score's mean ± s.e. and 95% CI over the seeds, and
+    its difference to the baseline (paired over shared seeds) with that CI and test.
+
+    Raises:
+        SpecError: when the study has no confirmation with a complete trial.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    from framework.reporting.stats import compare
+    from framework.reporting.stats import summarize
+    from framework.tuning.confirm import confirm_name
+
+    name = confirm_name(study_name)
+    try:
+        study = optuna.load_study(study_name=name, storage=locations.storage)
+    except KeyError:
+        raise SpecError(f"no confirmation {name!r}: run `dropout-lab confirm` first") from None
+    scores: dict[str, dict[str, dict[int, float]]] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        path = download_checkpoint(name, trial.number, locations, folder / str(trial.number))
+        got = score_checkpoint(path, labelled, batch_size)
+        by_metric = scores.setdefault(trial.params["config"], {})
+        for metric, value in got.items():
+            if metric != "examples":
+                by_metric.setdefault(metric, {})[int(trial.params["seed"])] = float(value)
+    if not scores:
+        raise SpecError(f"{name!r} has no complete trial yet")
+    baseline = scores.get(study.user_attrs.get("baseline") or "")
+    metrics = list(next(iter(scores.values())))
+    seeds = sorted({seed for by_metric in scores.values() for seed in by_metric[metrics[0]]})
+    lines = [f"{labelled.name} scored by the best checkpoint of every confirmation trial of "
+             f"{study_name!r} (seeds {seeds})", ""]
+    header = ["configuration", "seeds"]
+    for metric in metrics:
+        header += [f"{metric} mean ± s.e.", "95% CI", f"Δ {metric} vs baseline [95% CI]"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, by_metric in scores.items():
+        cells = [label + (" (baseline)" if by_metric is baseline else ""),
+                 str(len(by_metric[metrics[0]]))]
+        for metric in metrics:
+            stat = summarize(list(by_metric[metric].values()))
+            cells += [f"{stat.mean:.4f} ± {stat.se:.4f}" if stat.n > 1 else f"{stat.mean:.4f}",
+                      f"[{stat.ci_low:.4f}, {stat.ci_high:.4f}]" if stat.n > 1 else "–"]
+            if by_metric is baseline:
+                cells.append("(reference)")
+            elif baseline is None or metric not in baseline:
+                cells.append("–")
+            else:
+                diff = compare(by_metric[metric], baseline[metric])
+                noise = ": within noise" if diff.within_noise else ""
+                cells.append(f"{diff} {diff.test}, p = {diff.p_value:.3g}{noise}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -52,6 +52,27 @@ def print_plugin_schema(name: str, paths: list[str]) -> None:
             table.add_row(field_name, _type_name(field.annotation), _default(field),
                           _bounds(field), field.description or "")
         console.print(table)
+        title, lines = _contract(entry)
+        if lines:
+            contract = Table(title=title, show_header=False)
+            for label, value in lines.items():
+                contract.add_row(label, value)
+            console.print(contract)
+
+
+def _contract(entry: registry.Entry) -> tuple[str, dict[str, str]]:
+    """What a strategy needs or a model offers with its default config (if it has one)."""
+    try:
+        config = entry.config()
+    except ValueError:  # required fields: there is no default config to describe
+        return "", {}
+    for method, title in (("needs", "needs (checked when a study is validated)"),
+                          ("capabilities", "offers")):
+        declared = getattr(config, method, None)
+        described = declared() if declared is not None else None
+        if described is not None:
+            return f"{title}, with the defaults", described.describe()
+    return "", {}
 
 
 def _type_name(annotation: object) -> str:

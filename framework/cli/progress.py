@@ -13,7 +13,11 @@ from rich.progress import TimeElapsedColumn
 
 
 class RunDisplay:
-    """Implements the tuning layer's ``Display`` with rich progress bars."""
+    """Implements the tuning layer's ``Display`` with rich progress bars.
+
+    The bars appear once the study is open (``resume``) or a trial starts, so that a run refused
+    before it starts (a changed spec, a missing device) prints only its error.
+    """
 
     def __init__(self, spec: Any):
         self.spec = spec
@@ -26,17 +30,28 @@ class RunDisplay:
         self.trials_task = self.progress.add_task(
             f"study {spec.name}", total=spec.search.n_trials, status=""
         )
-        self.finished_before = 0
         self.trial_task: int | None = None
+        self.started = False
 
     def __enter__(self) -> RunDisplay:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
+
+    def _start(self) -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
+
+    def resume(self, finished: int, n_trials: int) -> None:
+        """Count the trials earlier invocations finished towards the budget."""
+        self._start()
+        self.progress.update(self.trials_task, completed=finished, total=n_trials)
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
+        self._start()
         if self.trial_task is not None:
             self.progress.remove_task(self.trial_task)
         self.trial_task = self.progress.add_task(
@@ -92,6 +107,11 @@ class LineDisplay:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+    def resume(self, finished: int, n_trials: int) -> None:
+        if finished:
+            self.console.print(f"continuing the study: {finished} of {n_trials} trials "
+                               "already finished", markup=False)
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None: ...
 

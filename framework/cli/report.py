@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -44,6 +45,7 @@ def report(
     require_storage(locations, file)
     quiet_libraries()
     from framework.reporting.html import build_report
+    from framework.reporting.trials import trials_text
     from framework.tracking import Tracker
 
     spec = loaded.spec
@@ -53,18 +55,43 @@ def report(
     except LookupError as error:
         fail(SpecError(f"{error}; run the study first (dropout-lab run)", source=str(file)))
     tracker = Tracker(locations)
-    run = tracker.start_run(tracker.experiment_id(spec.name), "report",
-                            {"dropout_lab.study": spec.name, "dropout_lab.role": "report"})
+    run = report_run(tracker, spec.name)
     if built.pngs:
         tracker.log_artifacts(run, str(built.folder / "figures"), "figures")
     tracker.log_artifacts(run, str(_only(built.html)))
     for note in built.notes:
         typer.echo(f"note: {note}")
-    if built.comparison is not None:
+    for figure in built.figures:
+        if figure.warn:
+            typer.echo(f"warning: {figure.title}: {figure.note}")
+    if built.comparison is None:
+        typer.echo(trials_text(built.trials, [o.metric for o in spec.search.objectives]),
+                   nl=False)
+    else:
         write_tables(built.comparison, Path(home), run, locations, "report")
     tracker.end_run(run, "FINISHED")
     typer.echo(f"report: {built.html} ({len(built.figures)} figures, {len(built.pngs)} PNGs, "
                f"{len(built.images)} strategy images); logged to MLflow run {run}")
+
+
+def report_run(tracker: Any, study: str) -> str:
+    """The study's one ``report`` run, emptied for this report's files; created on first use.
+
+    Each report replaces the last one in MLflow instead of adding a run per report.
+    """
+    from framework.tracking.records import delete_artifacts
+
+    experiment_id = tracker.experiment_id(study)
+    found = tracker.client.search_runs(
+        [experiment_id], f"tags.dropout_lab.role = 'report' and tags.dropout_lab.study = '{study}'",
+        max_results=1, order_by=["attributes.start_time ASC"])
+    if not found:
+        return tracker.start_run(experiment_id, "report",
+                                 {"dropout_lab.study": study, "dropout_lab.role": "report"})
+    run_id = found[0].info.run_id
+    delete_artifacts(tracker, run_id)  # figures this report may no longer draw
+    tracker.client.update_run(run_id, status="RUNNING")
+    return run_id
 
 
 def _only(path: Path) -> Path:

@@ -8,6 +8,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
+from framework.tracking.links import browse_hint
 from framework.tracking.redact import redact
 
 
@@ -34,7 +35,7 @@ def print_summary(outcome: Any, spec: Any) -> None:
                   f"parent run {outcome.parent_run_id}")
     table.add_row("tracking", redact(outcome.locations.tracking_uri))
     table.add_row("storage", redact(outcome.locations.storage))
-    table.add_row("browse", "dropout-lab ui")
+    table.add_row("browse", browse_hint(spec.name, outcome.experiment_id, outcome.locations))
     console.print(table)
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     for trial in failed[-5:]:
@@ -44,3 +45,4 @@ def print_summary(outcome: Any, spec: Any) -> None:
 def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in params.items()) or "(none searched)"
+

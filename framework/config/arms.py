@@ -20,6 +20,7 @@ from pydantic import Field
 from pydantic import StringConstraints
 
 from framework.config.base import Section
+from framework.config.sections import Objective
 
 
 ARM_NAME = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
@@ -35,6 +36,10 @@ class ConfirmSpec(Section):
     baseline: dict[str, Any] | None = None
     """A partial config applied to the study's spec, e.g. ``{dropout: [{name: none}]}``;
     default: the study's spec as written (before any search)."""
+    metrics: list[Objective] = Field(default_factory=list)
+    """Further final metrics for the table, each with its direction (e.g. ``test_error``,
+    ``steps_to_val_loss``): summarised and tested against the baseline like the objectives,
+    but never used to pick the configurations (so a test split stays out of the search)."""
 
 
 class ArmSpec(Section):

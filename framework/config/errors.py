@@ -25,6 +25,7 @@ from framework import registry
 
 _PLUGIN_SECTIONS = {"model": "models", "data": "datasets", "dropout": "strategies"}
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+_TAG_ERRORS = ("union_tag_invalid", "union_tag_not_found")
 
 
 def describe(error: ValidationError, raw: Any, schema: type[BaseModel]) -> list[tuple[str, str]]:
@@ -36,7 +37,7 @@ def describe(error: ValidationError, raw: Any, schema: type[BaseModel]) -> list[
             problems.append((cause.key, str(cause)))
             continue
         loc, node, field_name, field = _walk(item["loc"], raw, schema)
-        key = _format_loc(loc)
+        key = format_loc(loc)
         problems.append((key, _message(item, loc, node, field_name, field)))
     return problems
 
@@ -61,7 +62,10 @@ def _walk(loc: tuple, raw: Any, schema: Any) -> tuple[list[Any], Any, str | None
     field = None
     for part in loc:
         members = _members(model)
-        if isinstance(node, dict) and part not in node and isinstance(part, str):
+        # In a union, pydantic's location always names the member's tag, even when the member
+        # also has a field of that name (``{name: percentile, percentile: 25}``).
+        if isinstance(part, str) and (len(members) > 1 or isinstance(node, dict)
+                                      and part not in node):
             tagged = [m for m in members if _tag(m) == part]
             if tagged:  # pydantic's union tag, not a key of the file
                 model = tagged[0]
@@ -109,7 +113,8 @@ def _has(node: Any, part: Any) -> bool:
     return isinstance(node, list) and isinstance(part, int) and part < len(node)
 
 
-def _format_loc(loc: list[Any]) -> str:
+def format_loc(loc: list[Any]) -> str:
+    """A location as a study file reads: ``dropout[0].p``, ``search.space['train.lr'].low``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -123,7 +128,9 @@ def _format_loc(loc: list[Any]) -> str:
 
 def _message(item: dict, loc: list, node: Any, name: str | None, field: Any) -> str:
     kind, msg = item["type"], item["msg"]
-    if kind in ("union_tag_invalid", "union_tag_not_found") or (
+    if kind in _TAG_ERRORS and not _is_plugin_slot(loc):
+        return _unknown_tag(item, loc, field)
+    if kind in _TAG_ERRORS or (
         kind == "literal_error" and name == "name" and loc and loc[0] in _PLUGIN_SECTIONS
     ):
         return _unknown_plugin(loc, item.get("input"))
@@ -139,6 +146,32 @@ def _message(item: dict, loc: list, node: Any, name: str | None, field: Any) -> 
     if "input" in item and kind not in ("value_error", "assertion_error"):
         return f"{msg} (got {item['input']!r})"
     return msg.removeprefix("Value error, ")
+
+
+def _is_plugin_slot(loc: list) -> bool:
+    """Whether ``loc`` is where a registered component is chosen (``model``, ``dropout[i]``)."""
+    if loc in (["model"], ["data"]):
+        return True
+    return len(loc) == 2 and loc[0] == "dropout" and isinstance(loc[1], int)
+
+
+def _unknown_tag(item: dict, loc: list, union: Any) -> str:
+    """A tagged union (space parameter ``type``, sampler or pruner ``name``) with a bad tag."""
+    ctx = item.get("ctx", {})
+    discriminator = str(ctx.get("discriminator", "")).strip("'\"")
+    known = [tag for tag in map(_tag, _members(union)) if tag]
+    if not known:  # pydantic lists them itself when the schema walk found no members
+        known = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+    # Search-space entries are keyed by config paths, so say what they are rather than where.
+    names = [part for part in loc if isinstance(part, str)]
+    what = "parameter type" if "space" in names else f"{names[-1]} {discriminator}".strip()
+    listed = ", ".join(known) or "?"
+    tag = ctx.get("tag")
+    if tag is None:
+        return f"missing `{discriminator}:`; one of: {listed}"
+    close = difflib.get_close_matches(str(tag), known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {what} {tag!r}; known: {listed}{hint}"
 
 
 def _unknown_plugin(loc: list, value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
+import re
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -18,12 +19,23 @@ from pydantic import ValidationError
 import yaml
 
 from framework import registry
+from framework.config.arms import arm_raw
+from framework.config.checks import check_finite
+from framework.config.checks import check_study
 from framework.config.errors import describe
 from framework.config.paths import set_path
 from framework.config.space import ChoiceParam
 from framework.config.study import StudySpec
 from framework.config.study import study_model
 from framework.errors import SpecError
+
+
+MAX_STUDY_BYTES = 2**20
+"""Study files are configuration: anything larger is a mistake (a data file passed as the study)."""
+MAX_YAML_NODES = 2**20
+"""OmegaConf's cap on YAML nodes after alias expansion; its default (10,000) refuses ordinary
+files of a few hundred kB. Every file under MAX_STUDY_BYTES has fewer nodes than this unless it
+uses aliases, and OmegaConf still refuses aliases that expand a document more than 100-fold."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +59,13 @@ def load_spec(
     source = str(path)
     try:
         raw = _read(Path(path), overrides)
+        check_finite(raw)
         _load_plugins(raw, plugin_paths, base=Path(path).parent)
         spec = validate(raw, source)
+        check_study(spec)
+        _check_overrides(spec, overrides)
         _check_space(spec, raw, source)
+        _check_arms(spec, raw, source)
     except SpecError as exc:
         raise exc.at(source) from None
     return LoadedSpec(spec=spec, raw=raw, source=source, overrides=tuple(overrides))
@@ -72,8 +88,16 @@ def validate(raw: dict[str, Any], source: str = "spec") -> StudySpec:
 def _read(path: Path, overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     if not path.is_file():
         raise SpecError("study file not found", source=str(path))
+    size = path.stat().st_size
+    if size > MAX_STUDY_BYTES:
+        raise SpecError(f"the file is {size / 2**20:.1f} MiB; a study file may be at most "
+                        f"{MAX_STUDY_BYTES // 2**20} MiB (keep data in files that the study names)",
+                        source=str(path))
     try:
-        config = OmegaConf.load(path)
+        config = OmegaConf.load(path, max_yaml_expanded_nodes=MAX_YAML_NODES)
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset "
+                        f"{exc.start}); a study file is YAML text", source=str(path)) from None
     except (yaml.YAMLError, OmegaConfBaseException) as exc:
         raise SpecError(f"not valid YAML: {_one_line(exc)}", source=str(path)) from None
     if not OmegaConf.is_dict(config):
@@ -133,12 +157,12 @@ def _check_param(raw: dict[str, Any], path: str, param: Any, source: str) -> Non
     if isinstance(param, ChoiceParam):
         for option_name, option in param.options.items():
             trial_raw = _with(raw, path, copy.deepcopy(option.value), key)
-            _revalidate(trial_raw, f"{key}.options.{option_name}.value", source)
+            validate_variant(trial_raw, f"{key}.options.{option_name}.value", source)
             for sub_path, sub_param in option.space.items():
                 _check_param(trial_raw, f"{path}.{sub_path}", sub_param, source)
         return
     for value in param.candidates():
-        _revalidate(_with(raw, path, value, key), f"{key} = {value!r}", source)
+        validate_variant(_with(raw, path, value, key), f"{key} = {value!r}", source)
 
 
 def _with(raw: dict[str, Any], path: str, value: Any, key: str) -> dict[str, Any]:
@@ -150,12 +174,47 @@ def _with(raw: dict[str, Any], path: str, value: Any, key: str) -> dict[str, Any
     return trial_raw
 
 
-def _revalidate(trial_raw: dict[str, Any], key: str, source: str) -> None:
+def _check_arms(spec: StudySpec, raw: dict[str, Any], source: str) -> None:
+    """Validate every arm and its search space now, before the first arm's first trial."""
+    for arm in spec.arms:
+        arm_spec_raw = arm_raw(raw, arm)
+        _check_space(validate_variant(arm_spec_raw, f"arms.{arm}", source), arm_spec_raw, source)
+
+
+def validate_variant(raw: dict[str, Any], key: str, source: str) -> StudySpec:
+    """Validate a spec derived from the study's (a searched value, an arm, a baseline).
+
+    Raises:
+        SpecError: naming ``key``, the part of the study that made the derived spec invalid.
+    """
     try:
-        validate(trial_raw, source)
+        spec = validate(raw, source)
+        check_study(spec)  # a searched width or block size can be what does not fit
+        return spec
     except SpecError as exc:
         inner = f"{exc.key}: {exc.message}" if exc.key else exc.message
-        raise SpecError(f"this value makes the spec invalid: {inner}", key=key) from None
+        raise SpecError(f"this makes the spec invalid: {inner}", source=source,
+                        key=key) from None
+
+
+def _check_overrides(spec: StudySpec, overrides: list[str] | tuple[str, ...]) -> None:
+    """Refuse an override of a value the search sets: every trial would silently replace it.
+
+    Raises:
+        SpecError: naming the override and the search-space parameter.
+    """
+    spaces = [("search.space", spec.search.space)] + [
+        (f"arms.{name}.search.space", (arm.search or {}).get("space") or {})
+        for name, arm in spec.arms.items()]
+    for override in overrides:
+        path = re.sub(r"\[(\d+)\]", r".\1", override.partition("=")[0].strip())
+        for where, space in spaces:
+            for searched in space:
+                if path == searched or path.startswith(f"{searched}."):
+                    raise SpecError(
+                        f"sets {path}, which {where}[{searched!r}] searches, so every trial "
+                        "would replace it; drop the override, or take the parameter out of the "
+                        "search space to fix its value", key=f"override {override!r}")
 
 
 def _one_line(exc: Exception) -> str:

@@ -33,19 +33,50 @@ class TrainSpec(Section):
     """Evaluate (train and val loss) every this many steps, and after the last step."""
     eval_batches: int = Field(20, ge=1)
     """Batches per evaluation; the same batches every time, so evaluations are comparable."""
+    target_val_loss: float | None = Field(None, gt=0)
+    """A val loss to reach: the first evaluated step at or below it is the final metric
+    ``steps_to_val_loss`` (``max_steps + 1`` when no evaluation reaches it)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto`` uses CUDA when present (with bf16 autocast where supported), else the CPU."""
     threads: int | None = Field(None, ge=1)
-    """CPU threads for torch; default: the machine's cores shared among the local workers."""
+    """CPU threads for torch; default: the cores free when a worker starts (the cores it may
+    use less the 1-minute load average, at least 1), shared among the local workers. Values
+    repeat exactly only at the same thread count: each trial logs the count it used."""
     checkpoints: bool = True
     """Save the training state after every evaluation, so a retried trial resumes from it."""
+    keep_last: bool = False
+    """Keep the last training state (``checkpoint/last.pt``) in the trial's run once the trial
+    has finished; by default it is deleted then (only a retry of a dead trial needs it)."""
+    compile: bool = False
+    """Compile the model's forward pass with ``torch.compile`` (CPU and CUDA). Dropout rates are
+    inputs of the compiled graph, so a schedule compiles it once (twice if the rate reaches 0);
+    with LayerDrop, whose set of layers changes every step, the trial trains eagerly and says
+    why. On the CPU compiled dropout draws its masks from torch's generator as eager dropout
+    does; on a GPU from the compiler's own streams, so values differ from an eager run's."""
+    measure_inference: bool = True
+    """After training, time inference on the best checkpoint (``inference_tokens_per_sec``: a
+    warm-up and 3 timed passes over up to 10 validation batches); false skips it."""
 
 
 class TPESpec(Section):
+    """Optuna's TPE with its own defaults; parallel workers use its constant-liar strategy."""
+
     name: Literal["tpe"]
     seed: int | None = None
     n_startup_trials: int = Field(10, ge=0)
-    multivariate: bool = False
+    """Random trials before TPE starts modelling."""
+    multivariate: bool | None = None
+    """Model the parameters jointly; default: Optuna's (joint for one objective, independent
+    for several)."""
+    group: bool = False
+    """Model each set of parameters that occur together jointly: for conditional spaces
+    (``choice``), whose options have different parameters (needs ``multivariate`` not false)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> TPESpec:
+        if self.group and self.multivariate is False:
+            raise ValueError("`group: true` needs the multivariate TPE; drop `multivariate: false`")
+        return self
 
 
 class RandomSpec(Section):
@@ -101,14 +132,68 @@ class SuccessiveHalvingPrunerSpec(Section):
     reduction_factor: int = Field(4, ge=2)
 
 
+class PercentilePrunerSpec(Section):
+    """Prune a trial worse than this percentile of the others at the same step."""
+
+    name: Literal["percentile"]
+    percentile: float = Field(25.0, ge=0, le=100)
+    """Keep trials within the best ``percentile`` percent (50 is the median pruner)."""
+    n_startup_trials: int = Field(2, ge=0)
+    n_warmup_steps: int = Field(0, ge=0)
+    interval_steps: int = Field(1, ge=1)
+
+
+class WilcoxonPrunerSpec(Section):
+    """Prune by a Wilcoxon signed-rank test against the best trial, step by step.
+
+    Meant for trials whose steps are instances rather than time: e.g. several seeds or tasks
+    each reported as one step."""
+
+    name: Literal["wilcoxon"]
+    p_threshold: float = Field(0.1, ge=0, le=1)
+    """Prune when the test's p-value (the trial no worse than the best) is below this."""
+    n_startup_steps: int = Field(2, ge=0)
+
+
+class ThresholdPrunerSpec(Section):
+    """Prune a trial whose reported value leaves ``[lower, upper]`` (e.g. a diverging loss)."""
+
+    name: Literal["threshold"]
+    lower: float | None = None
+    upper: float | None = None
+    n_warmup_steps: int = Field(0, ge=0)
+    interval_steps: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> ThresholdPrunerSpec:
+        if self.lower is None and self.upper is None:
+            raise ValueError("give `lower`, `upper` or both")
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(f"lower ({self.lower}) must not be greater than upper ({self.upper})")
+        return self
+
+
+class PatientPrunerSpec(Section):
+    """Let ``wrapped`` prune only after the trial has not improved for ``patience`` steps."""
+
+    name: Literal["patient"]
+    wrapped: PrunerSpec | None = None
+    """The pruner to consult; none: prune on lack of improvement alone."""
+    patience: int = Field(ge=0)
+    """Reported steps without an improvement of more than ``min_delta`` before pruning."""
+    min_delta: float = Field(0.0, ge=0)
+
+
 class NoPrunerSpec(Section):
     name: Literal["none"]
 
 
 PrunerSpec = Annotated[
-    MedianPrunerSpec | HyperbandPrunerSpec | SuccessiveHalvingPrunerSpec | NoPrunerSpec,
+    MedianPrunerSpec | HyperbandPrunerSpec | SuccessiveHalvingPrunerSpec | PercentilePrunerSpec
+    | WilcoxonPrunerSpec | ThresholdPrunerSpec | PatientPrunerSpec | NoPrunerSpec,
     Field(discriminator="name"),
 ]
+PatientPrunerSpec.model_rebuild()
 
 
 class Objective(Section):

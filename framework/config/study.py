@@ -23,6 +23,9 @@ from framework.config.base import Section
 from framework.config.errors import KeyedValueError
 from framework.config.sections import SearchSpec
 from framework.config.sections import TrainSpec
+from framework.contract import ModelCapabilities
+from framework.contract import StrategyNeeds
+from framework.contract import check_stack
 
 
 BASE_METRICS = (
@@ -30,6 +33,8 @@ BASE_METRICS = (
     "inference_tokens_per_sec",
 )
 """Final metrics every trial reports (``val_*`` at the best checkpoint)."""
+TARGET_METRIC = "steps_to_val_loss"
+"""Reported when the study sets ``train.target_val_loss``."""
 
 
 class StudySpec(Section):
@@ -75,21 +80,53 @@ class StudySpec(Section):
                 "dropout",
                 f"{' and '.join(loss_owners)} both compute the training loss; keep only one",
             )
+        problems = check_stack(self.model.name, _capabilities(self.model),
+                               [(s.name, _needs(s)) for s in self.dropout])
+        if problems:
+            raise KeyedValueError(*problems[0])
         known = self.known_metrics()
-        for i, objective in enumerate(self.search.objectives):
-            if objective.metric not in known:
-                raise KeyedValueError(
-                    f"search.objectives[{i}].metric",
-                    f"objective metric {objective.metric!r} is not reported by this study; "
-                    f"known: {', '.join(sorted(known))}"
-                )
+        named = [(f"search.objectives[{i}].metric", "objective", o.metric)
+                 for i, o in enumerate(self.search.objectives)]
+        named += [(f"confirm.metrics[{i}].metric", "confirmation", o.metric)
+                  for i, o in enumerate(self.confirm.metrics)]
+        for key, role, metric in named:
+            if metric not in known:
+                raise KeyedValueError(key, _unknown_metric(role, metric, known))
+        objectives = {o.metric for o in self.search.objectives}
+        for i, extra in enumerate(self.confirm.metrics):
+            if extra.metric in objectives:
+                raise KeyedValueError(f"confirm.metrics[{i}].metric",
+                                      f"{extra.metric!r} is an objective: the table has it")
         return self
 
     def known_metrics(self) -> set[str]:
         metrics = set(BASE_METRICS) | set(getattr(self.data, "METRICS", ()))
+        if not self.train.measure_inference:
+            metrics.discard("inference_tokens_per_sec")
+        if self.train.target_val_loss is not None:
+            metrics.add(TARGET_METRIC)
         for strategy in self.dropout:
             metrics |= set(strategy.METRICS)
         return metrics
+
+
+def _unknown_metric(role: str, metric: str, known: set[str]) -> str:
+    if metric == TARGET_METRIC:
+        return f"{metric!r} needs a target: set train.target_val_loss (e.g. 1.9)"
+    return (f"{role} metric {metric!r} is not reported by this study; "
+            f"known: {', '.join(sorted(known))}")
+
+
+def _capabilities(model: Any) -> ModelCapabilities | None:
+    # A third-party model spec need not derive from ModelSpec: then it declares nothing.
+    declared = getattr(model, "capabilities", None)
+    return declared() if declared is not None else None
+
+
+def _needs(strategy: Any) -> StrategyNeeds:
+    declared = getattr(strategy, "needs", None)
+    return declared() if declared is not None else StrategyNeeds(
+        site_kinds=frozenset(strategy.claimed_kinds()))
 
 
 def _owns_loss(cls: type) -> bool:

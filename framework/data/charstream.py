@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from framework.data.base import Batch
+from framework.data.base import leading_fraction
 from framework.data.text import TINY_SHAKESPEARE_SHA256
 from framework.data.text import bundled_text
 
@@ -107,6 +108,7 @@ class CharStream(TokenStreams):
         stoi = {c: i for i, c in enumerate(self.chars)}
         data = torch.tensor([stoi[c] for c in text], dtype=torch.long)
         n_train = int(len(data) * (1 - spec.val_fraction))
-        self.splits = {"train": data[:n_train], "val": data[n_train:]}
-        self.info = {"vocab_size": len(self.chars)}
+        train = leading_fraction(data[:n_train], spec.train_fraction)
+        self.splits = {"train": train, "val": data[n_train:]}
+        self.info = {"vocab_size": len(self.chars), "train_size": len(train)}  # tokens
         self._check()

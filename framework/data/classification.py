@@ -32,6 +32,7 @@ class ClassificationData:
             "input_dim": int(inputs[0].numel()),
             "input_shape": tuple(inputs.shape[1:]),
             "num_classes": num_classes,
+            "train_size": len(splits["train"][1]),
         }
         # A fixed order of training examples for the train-loss evaluation.
         self._train_order = torch.randperm(len(splits["train"][1]),

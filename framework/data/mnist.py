@@ -1,9 +1,11 @@
 """MNIST (LeCun, Bottou, Bengio & Haffner 1998) from its four IDX files.
 
 The files are read from a folder (``path``, default ``~/.cache/dropout-lab/mnist``), each either
-plain or gzip-compressed (``.gz``). Missing files are downloaded from the usual mirrors when
-``download`` is on, and each download is checked against the SHA-256 of the published ``.gz``
-file before it is kept; without a network the error names the folder and the files to put there.
+plain or gzip-compressed (``.gz``). A folder given as ``path`` is only read: missing files there
+are an error naming them (found when the study is validated). Only the default cache is filled
+by downloading, from the usual mirrors when ``download`` is on, and each download is checked
+against the SHA-256 of the published ``.gz`` file before it is kept; without a network the error
+names the folder and the files to put there.
 Files already in the folder are checked for their IDX structure (magic number, shape, matching
 counts, label range), not their checksum, so that other copies (e.g. uncompressed) work too.
 
@@ -26,9 +28,13 @@ import numpy as np
 import torch
 
 from framework.data.classification import ClassificationData
+from framework.data.sources import MNIST_DEFAULT_FOLDER
+from framework.data.sources import MNIST_FILES
+from framework.data.sources import find_present
+from framework.data.sources import mnist_folder_lacks
 
 
-DEFAULT_FOLDER = Path("~/.cache/dropout-lab/mnist")
+DEFAULT_FOLDER = MNIST_DEFAULT_FOLDER
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -41,7 +47,7 @@ SHA256 = {
     "t10k-labels-idx1-ubyte": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 """SHA-256 of the published ``<name>.gz`` files."""
-FILES = tuple(SHA256)
+FILES = MNIST_FILES
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -83,12 +89,7 @@ def find_files(folder: Path, download: bool) -> dict[str, Path]:
     Raises:
         MNISTUnavailable: with the folder and the expected file names, when some are missing.
     """
-    found: dict[str, Path] = {}
-    for name in FILES:
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                found[name] = candidate
-                break
+    found = find_present(folder, FILES, gz=True)
     missing = [name for name in FILES if name not in found]
     errors: list[str] = []
     if missing and download:
@@ -135,8 +136,15 @@ def _download(name: str, folder: Path) -> Path:
 
 class MNIST(ClassificationData):
     def __init__(self, spec: Any, model: Any):
-        folder = Path(spec.path).expanduser() if spec.path else DEFAULT_FOLDER.expanduser()
-        files = find_files(folder, spec.download)
+        if spec.path:
+            folder = Path(spec.path).expanduser()
+            problem = mnist_folder_lacks(folder)
+            if problem:
+                raise MNISTUnavailable(problem)
+            files = find_files(folder, download=False)
+        else:
+            folder = DEFAULT_FOLDER.expanduser()
+            files = find_files(folder, spec.download)
         arrays = {name: read_idx(path) for name, path in files.items()}
         parts = {}
         for prefix in ("train", "t10k"):

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
 from typing import ClassVar
 from typing import Literal
 
 from pydantic import Field
 
 from framework.config.base import Section
+from framework.data.sources import WORD_CORPUS_FILES
+from framework.data.sources import TextStats
+from framework.data.sources import mnist_folder_lacks
+from framework.data.sources import text_stats
+from framework.errors import SpecError
 from framework.registry import datasets
 
 
@@ -18,8 +25,32 @@ class DataSpec(Section):
     METRICS: ClassVar[tuple[str, ...]] = ()
     """Final metrics this dataset's task adds to the base ones (objectives may name them)."""
 
+    def check(self, study: Any) -> None:
+        """Refuse now what would fail every trial and is cheap to know without loading the
+        data: a file that is not there, a split too short for the model's windows.
 
-class ShakespeareCharSpec(DataSpec):
+        Args:
+            study: the whole validated study (model, train), which the data may depend on.
+
+        Raises:
+            SpecError: naming the key at fault (``data.path``, ``model.block_size``, ...).
+        """
+
+    def info_hint(self) -> dict[str, int]:
+        """A lower bound on the facts a model is built from (``vocab_size``, ``input_dim``,
+        ``num_classes``) known without loading the data; what is unknown is left out."""
+        return {}
+
+
+class TextDataSpec(DataSpec):
+    """Base of the language-modelling datasets, whose training split can be cut short."""
+
+    train_fraction: float = Field(1.0, gt=0, le=1)
+    """Train on the first this fraction of the training split only (a data-limited regime, where
+    a model over-fits); the validation (and test) split stays the same."""
+
+
+class ShakespeareCharSpec(TextDataSpec):
     """Tiny Shakespeare (char-rnn text) as a character-level language-modelling task."""
 
     name: Literal["shakespeare_char"] = "shakespeare_char"
@@ -29,6 +60,13 @@ class ShakespeareCharSpec(DataSpec):
     """The last fraction of the text is the validation split (90/10 as in nanoGPT)."""
     block_size: int | None = Field(None, ge=2)
     """Window length; default: the model's ``block_size``."""
+
+    def check(self, study: Any) -> None:
+        stats = _read_text(self.path)
+        _check_windows(self, study, stats, streams=1)
+
+    def info_hint(self) -> dict[str, int]:
+        return {"vocab_size": _read_text(self.path).distinct}
 
 
 datasets.add("shakespeare_char", config=ShakespeareCharSpec, target="framework.data.text:CharText")
@@ -50,6 +88,13 @@ class SST2Spec(DataSpec):
     train_examples: int | None = Field(None, ge=2)
     """Use only the first this many training sentences (quick tests)."""
 
+    def check(self, study: Any) -> None:
+        _need_file(self.train_path, "data.train_path")
+        _need_file(self.dev_path, "data.dev_path")
+
+    def info_hint(self) -> dict[str, int]:
+        return {"num_classes": 2}
+
 
 datasets.add("sst2", config=SST2Spec, target="framework.data.sst2:SST2")
 
@@ -70,27 +115,41 @@ class DigitsSpec(DataSpec):
     split_seed: int = Field(0, ge=0)
     """Seed of the split; fixed, so that every trial (whatever its seed) sees the same split."""
 
+    def info_hint(self) -> dict[str, int]:
+        return {"input_dim": 64, "num_classes": 10}
+
 
 datasets.add("digits", config=DigitsSpec, target="framework.data.digits:Digits")
 
 
 class MNISTSpec(DataSpec):
-    """MNIST from its four IDX files in a folder, downloaded (checksummed) when missing."""
+    """MNIST from its four IDX files in a folder (the default cache is filled by download)."""
 
     name: Literal["mnist"] = "mnist"
     METRICS: ClassVar[tuple[str, ...]] = CLASSIFICATION_METRICS
     path: str | None = None
-    """Folder of the IDX files (plain or .gz); default ``~/.cache/dropout-lab/mnist``."""
+    """Folder of the IDX files (plain or .gz), only read: every file must be there. Default:
+    ``~/.cache/dropout-lab/mnist``, where missing files are downloaded."""
     download: bool = True
-    """Fetch missing files from the usual mirrors (each checked by SHA-256)."""
+    """Fetch files missing from the default cache from the usual mirrors (each checked by
+    SHA-256); never used with ``path``."""
     val_size: int = Field(10_000, ge=1, le=59_999)
     """The last this many training images are the validation split (50k / 10k)."""
+
+    def check(self, study: Any) -> None:
+        if self.path:
+            problem = mnist_folder_lacks(Path(self.path).expanduser())
+            if problem:
+                raise SpecError(problem, key="data.path")
+
+    def info_hint(self) -> dict[str, int]:
+        return {"input_dim": 28 * 28, "num_classes": 10}
 
 
 datasets.add("mnist", config=MNISTSpec, target="framework.data.mnist:MNIST")
 
 
-class CharStreamSpec(DataSpec):
+class CharStreamSpec(TextDataSpec):
     """Tiny Shakespeare characters as contiguous streams, for recurrent LMs (truncated BPTT)."""
 
     name: Literal["char_stream"] = "char_stream"
@@ -104,8 +163,15 @@ class CharStreamSpec(DataSpec):
     eval_warmup: int = Field(64, ge=0)
     """Tokens that warm up the state before each scored evaluation window (not scored)."""
 
+    def check(self, study: Any) -> None:
+        # Each split is cut into one stream per batch row, and evaluation reads whole windows.
+        _check_windows(self, study, _read_text(self.path), streams=study.train.batch_size)
 
-class WordLMSpec(DataSpec):
+    def info_hint(self) -> dict[str, int]:
+        return {"vocab_size": _read_text(self.path).distinct}
+
+
+class WordLMSpec(TextDataSpec):
     """Word-level corpus as contiguous streams (local folder, or download checked by SHA-256)."""
 
     METRICS: ClassVar[tuple[str, ...]] = ("val_ppl", "val_bpc", "test_ppl")
@@ -117,6 +183,22 @@ class WordLMSpec(DataSpec):
     """BPTT window; default: the model's ``block_size``."""
     eval_warmup: int = Field(0, ge=0)
     """Tokens that warm up the state before each scored evaluation window (not scored)."""
+    VOCAB_SIZE: ClassVar[int] = 0
+    """The published corpus's vocabulary (used for memory estimates)."""
+
+    def check(self, study: Any) -> None:
+        if self.path is None:
+            return
+        folder = Path(self.path).expanduser()
+        files = WORD_CORPUS_FILES[self.name].values()
+        missing = [name for name in files if not (folder / name).is_file()]
+        if missing:
+            raise SpecError(f"{folder} lacks {', '.join(missing)} (a folder given as "
+                            "`data.path` is only read); leave `path` out to download the corpus",
+                            key="data.path")
+
+    def info_hint(self) -> dict[str, int]:
+        return {"vocab_size": self.VOCAB_SIZE} if self.path is None else {}
 
 
 class PTBSpec(WordLMSpec):
@@ -124,14 +206,53 @@ class PTBSpec(WordLMSpec):
     """
 
     name: Literal["ptb"] = "ptb"
+    VOCAB_SIZE: ClassVar[int] = 10_000
 
 
 class WikiText2Spec(WordLMSpec):
     """WikiText-2 (Merity et al. 2016), word level (wiki.{train,valid,test}.tokens)."""
 
     name: Literal["wikitext2"] = "wikitext2"
+    VOCAB_SIZE: ClassVar[int] = 33_278
 
 
 datasets.add("char_stream", config=CharStreamSpec, target="framework.data.charstream:CharStream")
 datasets.add("ptb", config=PTBSpec, target="framework.data.wordlm:WordLM")
 datasets.add("wikitext2", config=WikiText2Spec, target="framework.data.wordlm:WordLM")
+
+
+def _need_file(path: str | None, key: str) -> None:
+    if path is not None and not Path(path).is_file():
+        missing = "is not a file" if Path(path).exists() else "does not exist"
+        raise SpecError(f"{path} {missing}", key=key)
+
+
+def _read_text(path: str | None) -> TextStats:
+    """The bundled text's or the file's size, or a SpecError naming ``data.path``."""
+    _need_file(path, "data.path")
+    try:
+        return text_stats(path)
+    except UnicodeDecodeError:
+        raise SpecError(f"{path} is not UTF-8 text", key="data.path") from None
+    except OSError as exc:
+        raise SpecError(f"{path} cannot be read: {exc.strerror}", key="data.path") from None
+
+
+def _check_windows(data: Any, study: Any, stats: TextStats, streams: int) -> None:
+    """Each split, cut into ``streams`` rows, must hold a window of the block size plus one."""
+    block = data.block_size or getattr(study.model, "block_size", None)
+    if block is None:
+        return
+    key = "data.block_size" if data.block_size else "model.block_size"
+    text = data.path or "the bundled Tiny Shakespeare"
+    n_train = int(stats.characters * (1 - data.val_fraction))
+    used = max(1, int(n_train * data.train_fraction))  # as the loaders cut it
+    for split, length in (("train", used), ("val", stats.characters - n_train)):
+        if length < block + 2 or length // streams < block + 1:
+            rows = f" cut into {streams} streams (train.batch_size)" if streams > 1 else ""
+            if split == "train" and used < n_train:
+                raise SpecError(f"the first {data.train_fraction:g} of the train split of {text} "
+                                f"has {length:,} characters{rows}, too few for windows of "
+                                f"{block}; use a larger fraction", key="data.train_fraction")
+            raise SpecError(f"the {split} split of {text} has {length:,} characters{rows}, too "
+                            f"few for windows of {block}; use a smaller block size", key=key)

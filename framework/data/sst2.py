@@ -8,7 +8,9 @@ against the SHA-256 of the original bytes.
 
 Words seen fewer than ``min_count`` times in train map to ``<unk>``. Every sequence starts with a
 ``<cls>`` token (so a [CLS] head and a masked mean pool see the same positions) and is padded with
-``<pad>`` to the longest sequence of its batch; ``Batch.mask`` is True for real tokens.
+``<pad>`` to the longest sequence of its batch; ``Batch.mask`` is True for real tokens. A model
+that brings its own tokenizer (a pretrained Hugging Face folder) gets the sentences encoded by it
+instead, with its special tokens and padding id.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 import torch
 
 from framework.data.base import Batch
+from framework.data.base import model_tokenizer
+from framework.data.base import pad_token_id
 from framework.data.text import bundled_text
 
 
@@ -66,31 +70,42 @@ class SST2:
         if spec.train_examples is not None:
             train = train[:spec.train_examples]
         self.max_len = spec.max_len or model.block_size
-        counts = Counter(word for words, _ in train for word in words)
-        # Most frequent first, ties by spelling, so the vocabulary is the same on every build.
-        kept = sorted((w for w, c in counts.items() if c >= spec.min_count),
-                      key=lambda w: (-counts[w], w))
-        self.itos = [PAD, UNK, CLS, *kept]
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        self.tokenizer = model_tokenizer(model)
+        if self.tokenizer is None:
+            counts = Counter(word for words, _ in train for word in words)
+            # Most frequent first, ties by spelling, so the vocabulary is the same on every build.
+            kept = sorted((w for w, c in counts.items() if c >= spec.min_count),
+                          key=lambda w: (-counts[w], w))
+            self.itos = [PAD, UNK, CLS, *kept]
+            self.stoi = {w: i for i, w in enumerate(self.itos)}
         labels = sorted({label for _, label in train})
         if labels != list(range(len(labels))) or len(labels) < 2:
             raise ValueError(f"labels must be 0..K-1 with K >= 2, got {labels}")
-        self.info = {"vocab_size": len(self.itos), "num_classes": len(labels), "pad_id": 0}
+        self.pad_id = 0 if self.tokenizer is None else pad_token_id(self.tokenizer)
+        vocab_size = len(self.itos) if self.tokenizer is None else len(self.tokenizer)
+        self.info = {"vocab_size": vocab_size, "num_classes": len(labels), "pad_id": self.pad_id,
+                     "train_size": len(train)}
         self.splits = {"train": self.encode(train), "val": self.encode(dev)}
 
     def encode(self, examples: list[tuple[list[str], int]]) -> tuple[list[torch.Tensor],
                                                                      torch.Tensor]:
-        """Token-id tensors (``<cls>`` first, truncated to ``max_len``) and the labels."""
+        """Token-id tensors (``<cls>`` first, or the tokenizer's special tokens; truncated to
+        ``max_len``) and the labels."""
+        labels = torch.tensor([label for _, label in examples], dtype=torch.long)
+        if self.tokenizer is not None:
+            rows = self.tokenizer([" ".join(words) for words, _ in examples], truncation=True,
+                                  max_length=self.max_len)["input_ids"]
+            return [torch.tensor(row, dtype=torch.long) for row in rows], labels
         unk = self.stoi[UNK]
         seqs = [torch.tensor([self.stoi[CLS], *(self.stoi.get(w, unk) for w in words)]
                              [:self.max_len], dtype=torch.long) for words, _ in examples]
-        return seqs, torch.tensor([label for _, label in examples], dtype=torch.long)
+        return seqs, labels
 
     @staticmethod
-    def collate(seqs: list[torch.Tensor], labels: torch.Tensor) -> Batch:
-        """Pad to the longest sequence; the mask is True for real tokens."""
+    def collate(seqs: list[torch.Tensor], labels: torch.Tensor, pad_id: int = 0) -> Batch:
+        """Pad to the longest sequence with ``pad_id``; the mask is True for real tokens."""
         length = max(len(s) for s in seqs)
-        inputs = torch.zeros(len(seqs), length, dtype=torch.long)  # 0 is <pad>
+        inputs = torch.full((len(seqs), length), pad_id, dtype=torch.long)
         mask = torch.zeros(len(seqs), length, dtype=torch.bool)
         for row, seq in enumerate(seqs):
             inputs[row, :len(seq)] = seq
@@ -99,7 +114,7 @@ class SST2:
 
     def _batch(self, split: str, index: torch.Tensor) -> Batch:
         seqs, labels = self.splits[split]
-        return self.collate([seqs[i] for i in index.tolist()], labels[index])
+        return self.collate([seqs[i] for i in index.tolist()], labels[index], self.pad_id)
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         n = len(self.splits["train"][1])
@@ -124,7 +139,30 @@ class SST2:
         """Batches of another labelled file of the same format, in file order."""
         seqs, labels = self.encode(read_labelled(path))
         for start in range(0, len(seqs), batch_size):
-            yield self.collate(seqs[start:start + batch_size], labels[start:start + batch_size])
+            yield self.collate(seqs[start:start + batch_size], labels[start:start + batch_size],
+                               self.pad_id)
+
+    def export(self) -> dict[str, Any]:
+        """What reading labelled files needs without the training data (see :meth:`restore`):
+        the word vocabulary (None with a model's own tokenizer) and the longest sequence."""
+        return {"itos": None if self.tokenizer is not None else list(self.itos),
+                "max_len": self.max_len}
+
+    @classmethod
+    def restore(cls, exported: dict[str, Any], info: dict[str, Any], model: Any) -> SST2:
+        """A reader of labelled files (``labelled_batches``) from :meth:`export`'s output and
+        the dataset's ``info``, as a checkpoint stores them: it reads neither the training nor
+        the dev file, and has no splits to train on."""
+        reader = cls.__new__(cls)  # not __init__: that builds the vocabulary from the data
+        reader.max_len = int(exported["max_len"])
+        reader.tokenizer = model_tokenizer(model) if exported["itos"] is None else None
+        if reader.tokenizer is None:
+            reader.itos = list(exported["itos"])
+            reader.stoi = {w: i for i, w in enumerate(reader.itos)}
+        reader.pad_id = int(info["pad_id"])
+        reader.info = dict(info)
+        reader.splits = {}
+        return reader
 
     def metrics(self, out: Any, batch: Batch) -> dict[str, float]:
         """Accuracy of the arg-max class."""

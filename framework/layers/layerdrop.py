@@ -97,6 +97,15 @@ class LayerDropList(nn.ModuleList):
         self.layers_seen += len(layers)
         return iter([layers[i] for i in self.last_kept])
 
+    def __getitem__(self, index: int | slice) -> Any:
+        # Some models iterate a slice of their stack (Llama: ``self.layers[:num_hidden_layers]``);
+        # a slice that keeps every layer is the list itself, so the skipping still happens.
+        if isinstance(index, slice) and range(len(self))[index] == range(len(self)):
+            return self
+        if isinstance(index, slice):
+            return nn.ModuleList(list(self._modules.values())[index])
+        return super().__getitem__(index)
+
     def reset_counts(self) -> None:
         self.layers_run = self.layers_seen = 0
 

@@ -52,13 +52,15 @@ class Encoder(LayeredModel):
         if self.block_size < T:
             raise ValueError(f"sequence of {T} tokens is longer than block_size {self.block_size}")
         x = self.emb_drop(self.tok_emb(idx) + self.pos_emb(torch.arange(T, device=idx.device)))
-        out = ModelOutput(logits=x)
-        for block in self.layers:
+        out = ModelOutput(logits=x, n_layers=len(self.layers))
+        for index, block in self.layers_to_run():
             x, probs = block(x, mask, need_attention=need_attention)
             if need_hidden:
                 out.hidden_states.append(x)
             if need_attention:
                 out.attentions.append(probs)
+            if need_hidden or need_attention:
+                out.layer_ids.append(index)
         x = self.ln_f(x)
         if self.pooling == "cls" or mask is None:
             pooled = x[:, 0] if self.pooling == "cls" else x.mean(1)

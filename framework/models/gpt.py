@@ -44,13 +44,15 @@ class GPT(LayeredModel):
             raise ValueError(f"sequence of {T} tokens is longer than block_size {self.block_size}")
         pos = torch.arange(T, device=idx.device)
         x = self.emb_drop(self.tok_emb(idx) + self.pos_emb(pos))
-        out = ModelOutput(logits=x)
-        for block in self.layers:
+        out = ModelOutput(logits=x, n_layers=len(self.layers))
+        for index, block in self.layers_to_run():
             x, probs = block(x, need_attention=need_attention)
             if need_hidden:
                 out.hidden_states.append(x)
             if need_attention:
                 out.attentions.append(probs)
+            if need_hidden or need_attention:
+                out.layer_ids.append(index)
         out.logits = self.lm_head(self.ln_f(x))  # (B, T, vocab)
         if batch.targets is not None:
             out.loss = F.cross_entropy(

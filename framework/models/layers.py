@@ -12,6 +12,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from framework.models.sites import DropoutSite
+from framework.models.sites import ResidualBranch
 
 
 class SelfAttention(nn.Module):
@@ -38,20 +39,35 @@ class SelfAttention(nn.Module):
         # (B, T, C) -> (B, heads, T, head size)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         probs = None
-        if need_attention or self.attn_drop.op is not None:
+        # A compiled graph would hold SDPA's float dropout_p as a constant (a recompilation per
+        # rate): there the dropout runs on explicit probabilities with the site's tensor rate on
+        # the CPU (whose SDPA takes that path itself when dropout_p > 0), and SDPA runs outside
+        # the graph on GPUs (keeping their fused kernels).
+        compiled_dropout = (torch.compiler.is_compiling() and self.attn_drop.training
+                            and self.attn_drop.active)
+        if need_attention or self.attn_drop.op is not None or (compiled_dropout and not x.is_cuda):
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))  # (B, heads, T, T)
             scores = scores.masked_fill(~self._allowed(T, mask, x.device), float("-inf"))
             probs = F.softmax(scores, dim=-1)
             y = self.attn_drop(probs) @ v
+            return self._project(y), probs
+        attn_mask = None if mask is None else self._allowed(T, mask, x.device)
+        is_causal = self.causal and mask is None
+        if compiled_dropout:
+            # Disabled here, not at import: torch.compiler.disable imports the compiler (~2 s).
+            y = torch.compiler.disable(_sdpa_at_site_rate)(q, k, v, attn_mask, is_causal,
+                                                            self.attn_drop)
         else:
             y = F.scaled_dot_product_attention(
-                q, k, v,
-                attn_mask=None if mask is None else self._allowed(T, mask, x.device),
-                dropout_p=self.attn_drop.sdpa_p,
-                is_causal=self.causal and mask is None,
+                q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                dropout_p=0.0 if torch.compiler.is_compiling() else self.attn_drop.sdpa_p,
             )
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.resid_drop(self.proj(y)), probs
+        return self._project(y), probs
+
+    def _project(self, y: torch.Tensor) -> torch.Tensor:
+        """(B, heads, T, head size) -> the block's residual branch (B, T, C)."""
+        B, _, T, _ = y.shape
+        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, -1)))
 
     def _allowed(self, T: int, mask: torch.Tensor | None, device: torch.device) -> torch.Tensor:
         """Boolean (B or 1, 1, T, T): which keys each query may attend to."""
@@ -61,6 +77,14 @@ class SelfAttention(nn.Module):
         if mask is not None:  # (B, T) True for real tokens
             allowed = allowed & mask[:, None, None, :].bool()
         return allowed
+
+
+def _sdpa_at_site_rate(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                       attn_mask: torch.Tensor | None, is_causal: bool, site: DropoutSite
+                       ) -> torch.Tensor:
+    """Fused SDPA with the site's current rate (run eagerly from a compiled forward pass)."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                                          dropout_p=site.sdpa_p)
 
 
 class MLP(nn.Module):
@@ -75,21 +99,28 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+    """Pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x)).
+
+    Each branch joins the stream through a :class:`ResidualBranch` hook (a no-op unless a
+    strategy such as stochastic depth sets its rate); the hooks hold no parameters, so state
+    dicts are unchanged.
+    """
 
     def __init__(self, n_embd: int, n_head: int, bias: bool, causal: bool):
         super().__init__()
         self.ln_1 = nn.LayerNorm(n_embd, bias=bias)
         self.attn = SelfAttention(n_embd, n_head, bias, causal)
+        self.attn_branch = ResidualBranch("attention")
         self.ln_2 = nn.LayerNorm(n_embd, bias=bias)
         self.mlp = MLP(n_embd, bias)
+        self.mlp_branch = ResidualBranch("mlp")
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, need_attention: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         attended, probs = self.attn(self.ln_1(x), mask, need_attention)
-        x = x + attended
-        return x + self.mlp(self.ln_2(x)), probs
+        x = x + self.attn_branch(attended)
+        return x + self.mlp_branch(self.mlp(self.ln_2(x))), probs
 
 
 def init_weights(module: nn.Module, n_layer: int) -> None:

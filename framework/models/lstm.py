@@ -9,7 +9,9 @@ Structured dropout follows "Structured in Space, Randomized in Time: Leveraging 
 for Efficient Training" (Sarma et al., 2021), case III: one set of kept hidden units, shared by the
 whole batch, is drawn anew for every time step; the dropped columns of ``h_t`` are zero for every
 example, so the recurrent product ``h_t W_hh^T`` needs only the kept rows of ``W_hh^T``, in forward
-and in backward. Case IV draws one set per sequence. Kept units are scaled by 1/(1-p).
+and in backward. Case IV draws one set per sequence. Exactly ``k = H - round(pH)`` of the ``H``
+units are kept, scaled by ``H/k`` (not ``1/(1-p)``, which is biased when ``pH`` is not an
+integer), so the expected masked output equals the unmasked one.
 
 Three ways to run the recurrence:
 
@@ -330,7 +332,7 @@ class LSTMLayer(nn.Module):
         if structured and kept is None:
             kept = draw_kept(T, H, self.structured_p, self.structured_per_step, device=x.device)
         self.last_kept = kept if structured else None
-        scale = 1.0 / (1.0 - self.structured_p) if structured else 1.0
+        scale = H / kept.size(1) if structured else 1.0  # unbiased for the k units kept
         site_active = self.training and (
             self.recurrent_drop.op is not None or self.recurrent_drop.p > 0)
         rec_kept = kept if self.structured_recurrent else None

@@ -38,9 +38,7 @@ class LSTMLM(LayeredModel):
         self.spec = spec
         self.block_size = spec.block_size
         vocab = info["vocab_size"]
-        widths = [spec.n_hidden] * spec.n_layer
-        if spec.tie:
-            widths[-1] = spec.n_embd  # the decoder reuses the embedding matrix
+        widths = spec.widths()  # with a tied decoder the last layer has the embedding's width
         sizes = [spec.n_embd, *widths]
         self.tok_emb = nn.Embedding(vocab, spec.n_embd)
         self.emb_drop = DropoutSite("embedding")
@@ -54,32 +52,41 @@ class LSTMLM(LayeredModel):
             self.decoder.weight = self.tok_emb.weight
         else:
             nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
-        self.state: list[State] | None = None
+        self.state: list[State | None] | None = None
         """Detached final state of the last training batch (truncated BPTT)."""
 
     def reset_state(self) -> None:
         self.state = None
 
+    def _carried_states(self, batch_size: int) -> list[State | None]:
+        """The state each layer starts from: the last training batch's, in training, else none.
+
+        Dropped when the batch size or the depth changed (a new stream, or a pruned copy).
+        """
+        carried = self.state if self.training else None
+        if carried is None or len(carried) != len(self.layers) or any(
+                s is not None and s[0].size(0) != batch_size for s in carried):
+            return [None] * len(self.layers)
+        return list(carried)
+
     def forward(self, batch: Any, *, need_hidden: bool = False,
                 need_attention: bool = False) -> ModelOutput:
         idx = batch.inputs  # (B, T)
-        B = idx.size(0)
-        carried = self.state if self.training else None
-        if carried is not None and carried[0][0].size(0) != B:
-            carried = None
+        states = self._carried_states(idx.size(0))
         x = self.emb_drop(self.tok_emb(idx.t()), time_dim=0)  # (T, B, E)
-        out = ModelOutput(logits=x)
-        states = []
-        for n, layer in enumerate(self.layers):
-            if n and n - 1 < len(self.hidden_drops):
+        out = ModelOutput(logits=x, n_layers=len(self.layers))
+        previous = None  # the last layer that ran: its structured mask shapes x
+        for n, layer in self.layers_to_run():
+            if n:
                 x = self.hidden_drops[n - 1](x, time_dim=0)
-            x, state = layer(x, None if carried is None or n >= len(carried) else carried[n],
-                             input_kept=input_kept(self.layers[n - 1] if n else None))
-            states.append(state)
+            # States are kept per layer index: a layer LayerDrop skips keeps its state.
+            x, states[n] = layer(x, states[n], input_kept=input_kept(previous))
+            previous = layer
             if need_hidden:
                 out.hidden_states.append(x.transpose(0, 1))
+                out.layer_ids.append(n)
         if self.training:
-            self.state = [(h.detach(), c.detach()) for h, c in states]
+            self.state = [None if s is None else (s[0].detach(), s[1].detach()) for s in states]
         out.logits = self.decoder(self.out_drop(x, time_dim=0)).transpose(0, 1)  # (B, T, vocab)
         if batch.targets is not None:
             out.loss = F.cross_entropy(out.logits.reshape(-1, out.logits.size(-1)),

@@ -66,11 +66,12 @@ class MLP(LayeredModel):
     def forward(self, batch: Any, *, need_hidden: bool = False,
                 need_attention: bool = False) -> ModelOutput:
         x = self.input_drop(batch.inputs.flatten(1).float())  # (B, input_dim)
-        out = ModelOutput(logits=x)
-        for layer in self.layers:
+        out = ModelOutput(logits=x, n_layers=len(self.layers))
+        for index, layer in self.layers_to_run():
             x = layer(x)
             if need_hidden:
                 out.hidden_states.append(x)
+                out.layer_ids.append(index)
         out.logits = self.head(x)  # (B, classes)
         if batch.targets is not None:
             out.loss = F.cross_entropy(out.logits, batch.targets)

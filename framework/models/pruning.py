@@ -20,6 +20,7 @@ Selectors of ``k`` of ``n`` layers:
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Sequence
 import copy
 from pathlib import Path
@@ -68,28 +69,46 @@ def explicit(n: int, layers: Sequence[int]) -> list[int]:
     return kept
 
 
-def select(selector: str, n: int, k: int) -> list[int]:
-    """The ``k`` layers that a fixed ``selector`` (not ``search``) keeps of ``n``."""
+def depths(n: int, fixed: Collection[int] = ()) -> range:
+    """The depths a stack of ``n`` layers can be pruned to when ``fixed`` layers must stay."""
+    return range(max(1, len(fixed)), n + 1)
+
+
+def select(selector: str, n: int, k: int, fixed: Collection[int] = ()) -> list[int]:
+    """The ``k`` layers that a fixed ``selector`` (not ``search``) keeps of ``n``.
+
+    Layers in ``fixed`` (whose input and output widths differ) are always kept; the selector
+    chooses the rest among the other layers.
+    """
     rules: dict[str, Callable[[int, int], list[int]]] = {
         "every_other": every_other, "first": keep_first, "last": keep_last}
     if selector not in rules:
         raise ValueError(f"unknown layer selector {selector!r}; use one of {sorted(rules)}")
-    return rules[selector](n, k)
+    if not fixed:
+        return rules[selector](n, k)
+    if k not in depths(n, fixed):
+        raise ValueError(f"cannot keep {k} of {n} layers when layers {sorted(fixed)} must "
+                         f"always run; the depth must be in {len(fixed)}..{n}")
+    free = [i for i in range(n) if i not in fixed]
+    chosen = [free[i] for i in rules[selector](len(free), k - len(fixed))] if k > len(fixed) else []
+    return sorted({*fixed, *chosen})
 
 
 def search_on_valid(n: int, score: Callable[[list[int]], float],
-                    min_depth: int = 1) -> dict[int, list[int]]:
+                    min_depth: int = 1, fixed: Collection[int] = ()) -> dict[int, list[int]]:
     """Greedy backward elimination: the kept layers for every depth from ``n`` to ``min_depth``.
 
     Args:
         n: depth of the trained stack.
         score: validation loss of the model that keeps the given layers (lower is better).
         min_depth: the shallowest depth to reach.
+        fixed: layers that are never removed.
     """
     kept = list(range(n))
     found = {n: list(kept)}
+    min_depth = max(min_depth, len(fixed))
     while len(kept) > min_depth:
-        candidates = [[i for i in kept if i != drop] for drop in kept]
+        candidates = [[i for i in kept if i != drop] for drop in kept if drop not in fixed]
         kept = min(candidates, key=score)
         found[len(kept)] = list(kept)
     return found
@@ -108,20 +127,31 @@ def keep_layers(model: nn.Module, layers: Sequence[int]) -> nn.Module:
     pruned.layers = nn.ModuleList([stack[i] for i in kept])
     pruned.layers.train(stack.training)
     spec = getattr(pruned, "spec", None)
-    if spec is not None and "n_layer" in getattr(type(spec), "model_fields", {}):
+    fields = getattr(type(spec), "model_fields", {})
+    if spec is not None and "n_layer" in fields:
         pruned.spec = spec.model_copy(update={"n_layer": len(kept)})
+    elif spec is not None and "keep_layers" in fields:  # an adapted model: its module's layers
+        before = spec.keep_layers or list(range(n))
+        pruned.spec = spec.model_copy(update={"keep_layers": [before[i] for i in kept]})
     return pruned
 
 
-def prune_state_dict(state: dict[str, Any], layers: Sequence[int]) -> dict[str, Any]:
+def prune_state_dict(state: dict[str, Any], layers: Sequence[int],
+                     stack: str | None = None) -> dict[str, Any]:
     """Keep the tensors of ``layers`` only and renumber ``...layers.<i>.`` keys to 0..k-1.
 
     Other keys pass unchanged. Follows fairseq's ``checkpoint_utils.prune_state_dict``.
+
+    Args:
+        stack: the stack's own key prefix (an adapted model's ``net.encoder.layer``) instead of
+            any ``...layers.``.
     """
+    pattern = LAYER_KEY if stack is None else re.compile(
+        rf"^(?P<prefix>{re.escape(stack)}\.)(?P<index>\d+)\.(?P<rest>.+)$")
     new_index = {old: new for new, old in enumerate(layers)}
     pruned: dict[str, Any] = {}
     for key, value in state.items():
-        match = LAYER_KEY.match(key)
+        match = pattern.match(key)
         if match is None:
             pruned[key] = value
         elif int(match["index"]) in new_index:
@@ -139,12 +169,20 @@ def prune_checkpoint(source: Path, target: Path, layers: Sequence[int],
     ``info`` (what the model is built from, e.g. the vocabulary size).
     """
     checkpoint = torch.load(source, map_location="cpu", weights_only=False)
-    n = int(model_spec(checkpoint["spec"])["n_layer"])
-    kept = explicit(n, layers)
     spec = copy.deepcopy(checkpoint["spec"])
-    model_spec(spec)["n_layer"] = len(kept)
-    pruned = {**checkpoint, "spec": spec, "model": prune_state_dict(checkpoint["model"], kept),
-              "layers_kept": kept}
+    stack = None
+    if "n_layer" in model_spec(spec):
+        n = int(model_spec(spec)["n_layer"])
+        kept = explicit(n, layers)
+        model_spec(spec)["n_layer"] = len(kept)
+    else:  # an adapted model: its depth is its module's, its spec records the layers kept
+        survey = _adapted_survey(model_spec(spec))
+        n, stack = survey.n_layers, f"net.{survey.stack}"
+        kept = explicit(n, layers)
+        before = model_spec(spec).get("keep_layers") or list(range(n))
+        model_spec(spec)["keep_layers"] = [before[i] for i in kept]
+    pruned = {**checkpoint, "spec": spec,
+              "model": prune_state_dict(checkpoint["model"], kept, stack), "layers_kept": kept}
     if info is not None:
         pruned["info"] = info
     torch.save(pruned, target)
@@ -152,12 +190,20 @@ def prune_checkpoint(source: Path, target: Path, layers: Sequence[int],
 
 
 def load_checkpoint(path: Path, info: dict[str, Any] | None = None) -> nn.Module:
-    """Build the model a checkpoint describes and load its weights (eval mode).
+    """Build the model a checkpoint describes and load its weights, for inference (eval mode).
 
-    ``info`` defaults to the checkpoint's own ``info``, else to the info of the dataset named in
-    its study spec.
+    The trial's strategies (its spec's ``dropout``) are attached before the weights load, as in
+    training: some add parameters the weights include (standout's learned gates, Concrete
+    dropout's rates) or change what evaluation computes. Their inference transform
+    (``for_inference``, e.g. LayerDrop's pruning to ``inference_depth``) is then applied, except
+    to a checkpoint that is already a pruned copy (it records ``layers_kept``). The model is
+    the one a trial logs to MLflow.
+
+    ``info`` defaults to the checkpoint's own ``info`` (every ``best.pt`` stores it), else to the
+    info of the dataset named in its study spec (older checkpoints: that needs the data).
     """
     from framework import registry
+    from framework.strategies.stack import StrategyStack
 
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     raw = model_spec(checkpoint["spec"])
@@ -170,8 +216,31 @@ def load_checkpoint(path: Path, info: dict[str, Any] | None = None) -> nn.Module
         data_spec = registry.datasets.get(data["name"]).config.model_validate(data)
         info = registry.create_dataset(data_spec, config).info
     model = registry.create_model(config, info)
+    spec = checkpoint["spec"]
+    # A checkpoint whose spec is the model section alone has no strategies.
+    dropout = (spec.get("dropout") or []) if isinstance(spec.get("model"), dict) else []
+    strategies = StrategyStack.from_configs(
+        [registry.strategies.get(d["name"]).config.model_validate(d) for d in dropout])
+    strategies.attach(model, info)
     model.load_state_dict(checkpoint["model"])
+    if "strategies" in checkpoint:
+        strategies.load_state_dict(checkpoint["strategies"])
+    model.eval()
+    if "layers_kept" not in checkpoint:
+        model = strategies.for_inference(model)
     return model.eval()
+
+
+def _adapted_survey(raw: dict[str, Any]) -> Any:
+    """The survey (depth, stack path) of an adapted model's spec section."""
+    from framework import registry
+
+    registry.discover()
+    config = registry.models.get(raw["name"]).config.model_validate(raw)
+    if not hasattr(config, "survey"):
+        raise ValueError(f"model {raw['name']!r} has neither `n_layer` nor a surveyed stack: "
+                         "its checkpoint cannot be pruned")
+    return config.survey()
 
 
 def model_spec(spec: dict[str, Any]) -> dict[str, Any]:

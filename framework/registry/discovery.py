@@ -32,6 +32,7 @@ def discover() -> None:
     if not _builtins_loaded:
         _builtins_loaded = True
         importlib.import_module("framework.models.specs")
+        importlib.import_module("framework.models.adapter_specs")
         importlib.import_module("framework.data.specs")
         importlib.import_module("plugins")
     if not _entry_points_loaded:
@@ -65,11 +66,10 @@ def load_plugin_path(path: str | Path, *, key: str = "plugins", base: Path | Non
     """
     from framework import registry
 
-    resolved = _resolve(Path(path), base)
-    if resolved is None:
-        raise SpecError(f"plugin path {str(path)!r} does not exist", key=key)
-    files = sorted(resolved.glob("*.py")) if resolved.is_dir() else [resolved]
-    for file in files:
+    # Built-ins first: a user's plugin that reuses a built-in name is then the one reported,
+    # by its own file, instead of breaking the built-in module that loads after it.
+    discover()
+    for file in _plugin_files(path, base, key):
         if file in _loaded_paths or file.name.startswith("_"):
             continue
         _loaded_paths.add(file)
@@ -81,12 +81,34 @@ def load_plugin_path(path: str | Path, *, key: str = "plugins", base: Path | Non
         try:
             with registry.current_source(f"file {file}"):
                 spec.loader.exec_module(module)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            # SystemExit too: a plugin calling sys.exit() would otherwise end the command with
+            # its status (0 included) before anything ran, and say nothing.
             sys.modules.pop(module_name, None)
             _loaded_paths.discard(file)
-            raise SpecError(
-                f"plugin file {file} failed to load: {type(exc).__name__}: {exc}", key=key
-            ) from exc
+            raise SpecError(f"plugin file {file} failed to load: {_why(exc)}", key=key) from exc
+
+
+def _plugin_files(path: str | Path, base: Path | None, key: str) -> list[Path]:
+    """The ``.py`` files that ``path`` names (itself, or those of a folder), or a SpecError."""
+    resolved = _resolve(Path(path), base)
+    if resolved is None:
+        raise SpecError(f"plugin path {str(path)!r} does not exist", key=key)
+    if resolved.is_dir():
+        files = sorted(resolved.glob("*.py"))
+        if not files:
+            raise SpecError(f"plugin folder {resolved} holds no .py files", key=key)
+        return files
+    if not resolved.is_file() or resolved.suffix != ".py":
+        raise SpecError(f"plugin path {resolved} is not a .py file or a folder of them", key=key)
+    return [resolved]
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return (f"it called sys.exit({exc.code!r}) while being imported; a plugin module must "
+                "only define and register components")
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _resolve(path: Path, base: Path | None) -> Path | None:

@@ -42,6 +42,8 @@ class Comparison:
     seeds: list[int]
     rows: list[Row] = field(default_factory=list)
     baseline: str | None = None
+    settings: list[tuple[str, str]] = field(default_factory=list)
+    """``(study, label)``: the settings each search study and the confirmation trained with."""
 
     @property
     def metrics(self) -> list[str]:
@@ -62,7 +64,8 @@ def build(confirm_study: Any, per_arm: bool | None = None) -> Comparison:
     base_values = values.get(baseline, {}) if baseline else {}
     per_arm = any(c.arm for c in configurations) if per_arm is None else per_arm
     comparison = Comparison(attrs.get("source_study", confirm_study.study_name), objectives,
-                            list(attrs.get("seeds", [])), baseline=baseline)
+                            list(attrs.get("seeds", [])), baseline=baseline,
+                            settings=[(title, text) for title, text in attrs.get("settings", [])])
     rows = []
     for configuration in configurations:
         got = values.get(configuration.label, {})
@@ -144,6 +147,8 @@ def to_markdown(comparison: Comparison) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(comparison)]
     lines.append("")
+    if comparison.settings:  # a list, then a blank line so the footnote is its own paragraph
+        lines += [f"- {title}: {text}" for title, text in comparison.settings] + [""]
     lines.append(_footnote(comparison))
     return "\n".join(lines) + "\n"
 
@@ -155,23 +160,34 @@ def to_text(comparison: Comparison) -> str:
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
               for i, c in enumerate(columns)]
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
-    out = [f"{comparison.study}: confirmation over seeds {comparison.seeds}", line,
-           "-" * len(line)]
+    out = [f"{comparison.study}: confirmation over seeds {comparison.seeds}"]
+    out += [f"  {title}: {text}" for title, text in comparison.settings]
+    out += [line, "-" * len(line)]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     out.append(_footnote(comparison))
     return "\n".join(out) + "\n"
 
 
-def to_html(comparison: Comparison) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in header(comparison))
+def to_html(comparison: Comparison, links: dict[str, list[tuple[str, str]]] | None = None
+            ) -> str:
+    """The table as HTML; ``links`` (``{row label: [(text, address)]}``) adds a column of
+    links to each row's MLflow runs."""
+    from framework.reporting.trials import links_html
+
+    columns = header(comparison) + (["MLflow runs"] if links is not None else [])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for row, cells in zip(comparison.rows, table_rows(comparison), strict=True):
         cls = ' class="baseline"' if row.is_baseline else (' class="empty"' if row.note else "")
+        extra = f"<td>{links_html(links.get(row.label, []))}</td>" if links is not None else ""
         body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-                    + "</tr>")
+                    + extra + "</tr>")
+    settings = "".join(f"<li>{html.escape(title)}: {html.escape(text)}</li>"
+                       for title, text in comparison.settings)
     return (f'<table class="comparison"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table><p class=\"note\">"
-            f"{html.escape(_footnote(comparison))}</p>")
+            f"<tbody>{''.join(body)}</tbody></table>"
+            + (f'<ul class="note">{settings}</ul>' if settings else "")
+            + f'<p class="note">{html.escape(_footnote(comparison))}</p>')
 
 
 def _footnote(comparison: Comparison) -> str:

@@ -26,6 +26,8 @@ class Figure:
     plotly: Any = None
     png: Path | None = None
     note: str = ""
+    warn: bool = False
+    """The note is a warning (the figure would mislead), printed by the report command too."""
 
 
 @dataclass
@@ -46,6 +48,11 @@ class Series:
             lows.append(min(values))
             highs.append(max(values))
         return steps, means, lows, highs
+
+    def constant(self) -> float | None:
+        """The one value of every seed at every step, or None if it ever changes."""
+        values = {v for by_step in self.by_seed.values() for v in by_step.values()}
+        return values.pop() if len(values) == 1 else None
 
 
 def metric_series(client: Any, runs: list[tuple[str, int, str]], metric: str) -> list[Series]:
@@ -142,6 +149,13 @@ def _draw_optuna(study: Any, kinds: list[Any], prefix: str, folder: Path, comple
             figure.note = ("needs at least 2 complete trials with searched parameters "
                            f"({len(complete)} complete)")
             continue
+        if key == "importances" and len(complete) < importance_min_trials():
+            figure.warn = True
+            figure.note = (f"not drawn: {len(complete)} complete trials are too few for "
+                           "parameter importances to mean anything (PED-ANOVA, Optuna's default "
+                           f"evaluator, needs at least {IMPORTANCE_TOP_TRIALS} trials above its "
+                           f"target quantile: {importance_min_trials()} complete trials)")
+            continue
         try:
             figure.plotly = interactive(study, **kwargs)
             figure.plotly.update_layout(template="plotly_white", height=420)
@@ -151,6 +165,21 @@ def _draw_optuna(study: Any, kinds: list[Any], prefix: str, folder: Path, comple
         except Exception as exc:  # a figure the data cannot support is a note, not a failure
             figure.note = f"not drawn: {type(exc).__name__}: {exc}"
     return figures
+
+
+IMPORTANCE_TOP_TRIALS = 5
+"""Trials above PED-ANOVA's target quantile that Optuna's documentation asks for, at least."""
+
+
+def importance_min_trials() -> int:
+    """Complete trials that put :data:`IMPORTANCE_TOP_TRIALS` in the top quantile of the
+    evaluator ``optuna.importance.get_param_importances`` uses by default (PED-ANOVA)."""
+    import inspect
+
+    from optuna.importance import PedAnovaImportanceEvaluator
+
+    quantile = inspect.signature(PedAnovaImportanceEvaluator).parameters["target_quantile"]
+    return math.ceil(IMPORTANCE_TOP_TRIALS / quantile.default - 1e-9)
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.reporting.figures import Figure
+from framework.reporting.trials import TrialRow
 
 
 MAX_PLUGIN_IMAGES = 8
@@ -34,6 +35,12 @@ class Report:
     figures: list[Figure] = field(default_factory=list)
     images: list[tuple[str, Path]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    trials: list[TrialRow] = field(default_factory=list)
+    """Every search trial, shown when there is no confirmation yet."""
+    run_links: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """Links to the confirmation runs of each configuration of the comparison."""
+    browse: str = ""
+    """How to open the MLflow UI that the run links point into."""
 
     @property
     def pngs(self) -> list[Path]:
@@ -50,6 +57,10 @@ def build_report(loaded: Any, locations: Any, folder: Path) -> Report:
     from framework.reporting.figures import metric_series
     from framework.reporting.figures import optuna_figures
     from framework.reporting.figures import rate_metrics
+    from framework.reporting.trials import run_links
+    from framework.reporting.trials import trial_rows
+    from framework.tracking.links import browse_hint
+    from framework.tracking.links import ui_base
     from framework.tuning.confirm import confirm_name
     from framework.tuning.storage import make_storage
 
@@ -61,6 +72,10 @@ def build_report(loaded: Any, locations: Any, folder: Path) -> Report:
     metrics = [o.metric for o in spec.search.objectives]
     searches = _search_studies(spec, storage, report.notes)
     folder.mkdir(parents=True, exist_ok=True)
+    base = ui_base(locations.tracking_uri)
+    experiment = client.get_experiment_by_name(spec.name)
+    report.browse = browse_hint(spec.name, experiment.experiment_id if experiment else "0",
+                                locations)
     confirm = _load(confirm_name(spec.name), storage)
     runs: list[tuple[str, int, str]] = []
     if confirm is not None and confirm.get_trials(deepcopy=False, states=_complete()):
@@ -68,9 +83,12 @@ def build_report(loaded: Any, locations: Any, folder: Path) -> Report:
         runs = [(t.params["config"], int(t.params["seed"]), t.user_attrs["mlflow_run_id"])
                 for t in confirm.get_trials(deepcopy=False, states=_complete())
                 if "mlflow_run_id" in t.user_attrs]
+        report.run_links = run_links(runs, base)
     else:
+        report.trials = trial_rows(searches, metrics, base)
         report.notes.append(f"no confirmation yet (run `dropout-lab confirm {loaded.source}`); "
                             f"curves show the {CURVE_TRIALS} best search trials of each study")
+        report.notes += _search_labels(searches)
         for arm, study in searches:
             for trial in _ranked(study, spec)[:CURVE_TRIALS]:
                 label = f"{arm + ' ' if arm else ''}trial {trial.number}"
@@ -80,11 +98,19 @@ def build_report(loaded: Any, locations: Any, folder: Path) -> Report:
     report.figures.append(curves(
         "learning-curves", "validation loss over steps (mean over seeds, band: min-max)",
         "val_loss", metric_series(client, runs, "val_loss"), figures_dir))
-    rates = []
+    rates, flat = [], {}
     for key in rate_metrics(client, [run_id for _, _, run_id in runs]):
+        kind = key.removeprefix("rate/")
         for entry in metric_series(client, runs, key):
-            entry.label = f"{entry.label} · {key.removeprefix('rate/')}"
-            rates.append(entry)
+            value = entry.constant()
+            if value is None:
+                entry.label = f"{entry.label} · {kind}"
+                rates.append(entry)
+            else:  # a flat line says less than its value: name it instead of plotting it
+                flat.setdefault((entry.label, value), []).append(kind)
+    if flat:
+        report.notes.append("dropout rates that never change (not plotted): " + "; ".join(
+            f"{label}: {value:.4g} ({', '.join(kinds)})" for (label, value), kinds in flat.items()))
     if rates:
         report.figures.append(curves("rates", "dropout rate per kind of site over steps",
                                      "rate", rates, figures_dir))
@@ -103,21 +129,28 @@ def render(report: Report, spec: Any) -> str:
     from plotly.offline import get_plotlyjs
 
     from framework.reporting.comparison import to_html
+    from framework.reporting.trials import trials_html
 
     parts = [f"<h1>{html.escape(report.study)}</h1>",
              f"<p class=\"meta\">{html.escape(spec.description or '')} Generated "
              f"{datetime.datetime.now():%Y-%m-%d %H:%M} by dropout-lab report.</p>"]
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in report.notes]
     parts.append("<h2>Comparison</h2>")
+    if report.browse:
+        parts.append(f'<p class="note">Links open the runs in the MLflow UI: '
+                     f"<code>{html.escape(report.browse)}</code></p>")
     if report.comparison is not None:
-        parts.append(to_html(report.comparison))
+        parts.append(to_html(report.comparison, report.run_links))
     else:
         parts.append('<p class="note">No confirmation trials: the table needs '
-                     "<code>dropout-lab confirm</code>.</p>")
+                     "<code>dropout-lab confirm</code>. The search's trials:</p>")
+        parts.append(trials_html(report.trials, [o.metric for o in spec.search.objectives]))
     for figure in report.figures:
         parts.append(f"<h2>{html.escape(figure.title)}</h2>")
         if figure.plotly is None:
-            parts.append(f'<p class="note">{html.escape(figure.note)}</p>')
+            text = f"warning: {figure.note}" if figure.warn else figure.note
+            kind = "warning" if figure.warn else "note"
+            parts.append(f'<p class="{kind}">{html.escape(text)}</p>')
             continue
         parts.append(figure.plotly.to_html(
             full_html=False, include_plotlyjs=False, div_id=figure.key,
@@ -139,6 +172,7 @@ _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; font-size: 1.15em; }
 .meta, .note { color: #555; font-size: 0.9em; }
+.warning { color: #8a4b00; font-size: 0.9em; }
 table.comparison { border-collapse: collapse; font-size: 0.85em; }
 table.comparison th, table.comparison td { border: 1px solid #ccc; padding: 4px 8px; }
 table.comparison th { background: #f3f3f3; }
@@ -181,6 +215,20 @@ def _search_studies(spec: Any, storage: Any, notes: list[str]) -> list[tuple[str
     if not found:
         raise LookupError(f"no study named {' or '.join(n for _, n in names)} in the storage")
     return found
+
+
+def _search_labels(searches: list[tuple[str | None, Any]]) -> list[str]:
+    """``search 'x' trained with ...`` for each search study that stored its settings (the
+    confirmation's table carries these labels when there is one)."""
+    from framework.tuning import fingerprint
+
+    labels = []
+    for _, study in searches:
+        stored = fingerprint.stored_settings(study)
+        if stored is not None:
+            labels.append(f"search {study.study_name!r} trained with "
+                          f"{fingerprint.label(stored)}")
+    return labels
 
 
 def _ranked(study: Any, spec: Any) -> list[Any]:

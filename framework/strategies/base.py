@@ -1,7 +1,7 @@
 """What a dropout strategy is: a validated config plus a few optional hooks.
 
-A strategy implements only the hooks it needs (see ``../shared/reference/dropout-algorithms.md``,
-section 7, for what each family needs):
+A strategy implements only the hooks it needs, and declares what it needs from the model
+(:meth:`StrategyConfig.needs`, checked at validation; see :mod:`framework.contract`):
 
 =====================  ==========================================================================
 hook                   used by
@@ -10,6 +10,8 @@ hook                   used by
 ``on_step``            schedules whose rate changes with the step (linear, exponential, curriculum)
 ``on_eval``            schedules driven by validation metrics
 ``compute_loss``       strategies that need several forward passes (R-Drop, LR-Drop)
+``extra_loss``         regularisers added to whichever loss is computed (Concrete dropout)
+``set_rate``           a strategy's own rates (``rates``), which a schedule may drive
 ``for_inference``      strategies that change the model for inference (LayerDrop pruning)
 ``after_training``     strategies that evaluate or export the trained model (depth sweeps)
 ``log_values``         anything worth plotting over steps (current rates, keep probabilities)
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -33,9 +36,12 @@ from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
 
+from framework.contract import StrategyNeeds
+
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from collections.abc import Iterable
 
     import torch
 
@@ -59,6 +65,17 @@ class StrategyConfig(BaseModel):
         """Site kinds this strategy takes over; two strategies in one trial may not share one."""
         return frozenset()
 
+    def needs(self) -> StrategyNeeds:
+        """What the strategy needs from the model and the trial's other strategies.
+
+        Checked when the study is validated (:func:`framework.contract.check_stack`). The default
+        asks for the site kinds it claims: at least one of them, or each of them when the user
+        listed ``sites`` explicitly. Override it to declare more (see
+        :class:`~framework.contract.StrategyNeeds`).
+        """
+        return StrategyNeeds(site_kinds=self.claimed_kinds(),
+                             every_site_kind="sites" in self.model_fields_set)
+
 
 class RateConfig(StrategyConfig):
     """Config of a strategy that sets the dropout rate of the sites it targets."""
@@ -68,6 +85,9 @@ class RateConfig(StrategyConfig):
 
     def claimed_kinds(self) -> frozenset[str]:
         return frozenset(self.sites)
+
+    def needs(self) -> StrategyNeeds:
+        return replace(super().needs(), masks="per_example")
 
 
 @dataclass
@@ -89,6 +109,10 @@ class TrainedModel:
     """Files written here are logged to the trial's MLflow run as artifacts."""
     history: list[dict[str, float]] = field(default_factory=list)
     """Every evaluation of the run: ``step``, losses, learning rate, logged strategy values."""
+    eval_batches: Callable[[str], Iterable[Any]] | None = None
+    """The fixed batches of a split, on the model's device, as evaluation reads them."""
+    splits: tuple[str, ...] = ("val",)
+    """The splits to score after training: ``val`` and the dataset's final splits (``test``)."""
 
 
 class DropoutStrategy:
@@ -98,6 +122,9 @@ class DropoutStrategy:
 
     def __init__(self, config: StrategyConfig):
         self.config = config
+        self.data_info: dict[str, Any] = {}
+        """Facts about the training data (the dataset's ``info``, e.g. ``train_size``), set by
+        the trial before :meth:`attach`."""
 
     @property
     def name(self) -> str:
@@ -128,6 +155,32 @@ class DropoutStrategy:
     def compute_loss(self, model: torch.nn.Module, batch: Any) -> LossResult:
         """Own the training loss (at most one strategy per trial may implement this)."""
         raise NotImplementedError
+
+    def extra_loss(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Terms added to the training loss, whichever strategy computes it.
+
+        Called after every training forward pass; each term is added to the loss and logged as
+        ``loss/<name>``. Any number of strategies may add terms (a regulariser on the strategy's
+        own parameters composes with R-Drop, which owns the loss).
+        """
+        return {}
+
+    def rates(self) -> dict[str, float]:
+        """The strategy's own named rates and their current values, e.g. ``{"p": 0.1}``.
+
+        A schedule of the trial may drive one of them (``drives: <strategy>.<rate>``); the names
+        must match the config's declared ``needs().rates``, which validation checks.
+        """
+        return {}
+
+    def set_rate(self, name: str, value: float) -> None:
+        """Set the rate ``name`` (one of :meth:`rates`); may be called before :meth:`attach`.
+
+        Raises:
+            KeyError: for a rate the strategy does not have.
+        """
+        raise KeyError(f"{self.name!r} has no rate {name!r} a schedule may set "
+                       f"(it has: {', '.join(self.rates()) or 'none'})")
 
     def for_inference(self, model: torch.nn.Module) -> torch.nn.Module:
         """The model to use for inference; the default is the trained model as it is."""

@@ -2,16 +2,17 @@
 
 R-Drop (Liang et al., "R-Drop: Regularized Dropout for Neural Networks", NeurIPS 2021): each
 example goes through the model twice with independent dropout masks, giving output distributions
-P1 and P2, and the loss is the mean cross-entropy of both plus
-alpha * 1/2 [KL(P1 || P2) + KL(P2 || P1)], gradients flowing through both sides.
+P1 and P2, and the loss is the sum of both cross-entropies plus
+alpha * 1/2 [KL(P1 || P2) + KL(P2 || P1)], gradients flowing through both sides (eq. 3).
 
 LR-Drop (Ni et al., "Layer-wise Regularized Dropout for Neural Language Models", LREC-COLING
 2024) adds the same pull at every layer: beta * sum_l d(H_l^1, H_l^2) on the hidden states and
 gamma * sum_l (1/h) sum_heads d(A_l^1, A_l^2) on the attention probabilities.
 
-Reductions (they set the scale of alpha, beta and gamma): the cross-entropy is the model's own mean
-loss; the output KL is summed over classes (or the vocabulary) and averaged over examples (or real
-tokens); the hidden-state distance is averaged over features and real tokens; the attention
+Reductions (they set the scale of alpha, beta and gamma): each cross-entropy is the model's own
+mean loss, and the two are summed as in the papers (``ce="mean"`` averages them); the output KL
+is summed over classes (or the vocabulary) and averaged over examples (or real tokens); the
+hidden-state distance is averaged over features and real tokens; the attention
 distance is summed over keys (a whole attention row is one distribution) and averaged over real
 query positions and heads. Pads never count: their rows, and their columns as keys, are left out.
 
@@ -39,6 +40,8 @@ class Weights:
 
     alpha: float = 1.0
     """Output distributions: symmetric KL."""
+    ce: Literal["sum", "mean"] = "sum"
+    """The two cross-entropies summed (the papers' formula) or averaged."""
     beta: float = 0.0
     """Hidden states of each layer."""
     gamma: float = 0.0
@@ -46,7 +49,8 @@ class Weights:
     hidden_distance: Literal["mse", "cosine"] = "mse"
     attention_distance: Literal["mse", "kl"] = "mse"
     layers: tuple[int, ...] | None = None
-    """Layers (0-based; negative counts from the top) for the layer-wise terms; None: all."""
+    """The model's layers (0-based; negative counts from the top) for the layer-wise terms;
+    None: all."""
 
 
 def duplicate(batch: Batch) -> Batch:
@@ -126,6 +130,7 @@ def attention_distance(a_1: torch.Tensor, a_2: torch.Tensor, mask: torch.Tensor 
 
 
 def _selected(n_layers: int, layers: tuple[int, ...] | None) -> list[int]:
+    """The model's layer numbers that ``layers`` names (all when None)."""
     if layers is None:
         return list(range(n_layers))
     chosen = sorted({i % n_layers for i in layers if -n_layers <= i < n_layers})
@@ -134,32 +139,42 @@ def _selected(n_layers: int, layers: tuple[int, ...] | None) -> list[int]:
     return chosen
 
 
+def _layer_pairs(out_1: ModelOutput, out_2: ModelOutput, per_layer: str,
+                 layers: tuple[int, ...] | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The two samples' tensors of each selected layer that ran in both (by the model's own
+    layer numbers, so that layers skipped by LayerDrop shift nothing)."""
+    first = dict(zip(out_1.layer_ids, getattr(out_1, per_layer), strict=True))
+    second = dict(zip(out_2.layer_ids, getattr(out_2, per_layer), strict=True))
+    return [(first[i], second[i]) for i in _selected(out_1.n_layers, layers)
+            if i in first and i in second]
+
+
 def terms(out_1: ModelOutput, out_2: ModelOutput, batch: Batch, weights: Weights
           ) -> dict[str, torch.Tensor]:
     """The unweighted consistency terms of two samples of one (non-duplicated) batch."""
     found: dict[str, torch.Tensor] = {}
+    zero = torch.zeros((), device=out_1.logits.device)
     if weights.alpha:
         found["kl"] = symmetric_kl(out_1.logits, out_2.logits, batch.mask)
     if weights.beta:
         found["hidden"] = sum(
-            (hidden_distance(out_1.hidden_states[i], out_2.hidden_states[i], batch.mask,
-                             weights.hidden_distance)
-             for i in _selected(len(out_1.hidden_states), weights.layers)),
-            torch.zeros((), device=out_1.logits.device))
+            (hidden_distance(h_1, h_2, batch.mask, weights.hidden_distance)
+             for h_1, h_2 in _layer_pairs(out_1, out_2, "hidden_states", weights.layers)), zero)
     if weights.gamma:
         found["attention"] = sum(
-            (attention_distance(out_1.attentions[i], out_2.attentions[i], batch.mask,
-                                weights.attention_distance)
-             for i in _selected(len(out_1.attentions), weights.layers)),
-            torch.zeros((), device=out_1.logits.device))
+            (attention_distance(a_1, a_2, batch.mask, weights.attention_distance)
+             for a_1, a_2 in _layer_pairs(out_1, out_2, "attentions", weights.layers)), zero)
     return found
 
 
 def combine(ce: torch.Tensor, found: dict[str, torch.Tensor], weights: Weights) -> LossResult:
-    """Total loss ``ce + alpha kl + beta hidden + gamma attention``, with each term to log."""
+    """Total loss ``2 ce + alpha kl + beta hidden + gamma attention`` (``ce`` the mean of the two
+    cross-entropies, doubled for the papers' sum unless ``weights.ce`` is ``mean``), with each term
+    to log."""
     scale = {"kl": weights.alpha, "hidden": weights.beta, "attention": weights.gamma}
-    loss = ce + sum((scale[name] * value for name, value in found.items()),
-                    torch.zeros((), device=ce.device))
+    ce_weight = 2.0 if weights.ce == "sum" else 1.0
+    loss = ce_weight * ce + sum((scale[name] * value for name, value in found.items()),
+                                torch.zeros((), device=ce.device))
     return LossResult(loss, {"ce": ce, **found})
 
 
@@ -171,13 +186,14 @@ def split_output(out: ModelOutput) -> tuple[ModelOutput, ModelOutput]:
             logits=halves(out.logits)[half],
             hidden_states=[halves(h)[half] for h in out.hidden_states],
             attentions=[halves(a)[half] for a in out.attentions],
+            layer_ids=out.layer_ids, n_layers=out.n_layers,
         ))
     return parts[0], parts[1]
 
 
 def consistency_loss(model: nn.Module, batch: Batch, weights: Weights,
                      two_passes: bool = False) -> LossResult:
-    """Mean cross-entropy of two dropout samples plus the weighted consistency terms.
+    """Cross-entropies of two dropout samples plus the weighted consistency terms.
 
     One forward pass on :func:`duplicate` ``(batch)`` by default. ``two_passes`` runs the model
     twice on ``batch`` instead (for comparison: same losses, given the same dropout masks).

@@ -1,10 +1,45 @@
-"""Where studies and runs are stored by default: embedded SQLite files under ``mlruns/``."""
+"""Where studies and runs are stored by default: embedded SQLite files under ``mlruns/``.
+
+Database URLs are checked for their driver when they are resolved (a missing one is a
+:class:`~framework.errors.SpecError` naming the package to install, before anything exists), and
+the stores are created once, under a file lock, before any worker opens them: two invocations
+started together on a new home would otherwise both create the same tables.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import random
+import shutil
+import time
+from typing import Any
+
+from framework.errors import SpecError
+from framework.tracking.redact import redact
+
+
+DATABASE_DIALECTS = ("sqlite", "postgresql", "mysql", "mariadb", "mssql", "oracle")
+"""URL schemes (before any ``+driver``) that SQLAlchemy opens, for Optuna and for MLflow."""
+DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "asyncpg": "asyncpg",
+    "pymysql": "pymysql",
+    "mysqldb": "mysqlclient",
+    "mysqlconnector": "mysql-connector-python",
+    "mariadbconnector": "mariadb",
+    "pyodbc": "pyodbc",
+    "oracledb": "oracledb",
+}
+"""SQLAlchemy driver name -> the pip package that provides it."""
+CREATE_ATTEMPTS = 4
+"""Tries at creating a server database's tables, which another machine may be creating too."""
+TEMPLATE_DIR_ENV = "DROPOUT_LAB_CACHE"
+"""Folder for the pre-migrated MLflow store that new SQLite homes start from."""
 
 
 @dataclass(frozen=True)
@@ -22,9 +57,17 @@ class Locations:
         """Defaults: ``sqlite:///<home>/optuna.db`` and ``sqlite:///<home>/mlflow.db``.
 
         ``MLFLOW_TRACKING_URI`` is honoured when no tracking URI is given.
+
+        Raises:
+            SpecError: naming ``--storage`` or ``--tracking-uri``, when the URL's database
+                driver is not installed.
         """
         home = Path(home).resolve()
         tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if storage:
+            check_driver(storage, "--storage")
+        if tracking_uri:
+            check_driver(tracking_uri, "--tracking-uri")
         return cls(
             storage=storage or f"sqlite:///{home / 'optuna.db'}",
             tracking_uri=tracking_uri or f"sqlite:///{home / 'mlflow.db'}",
@@ -32,7 +75,136 @@ class Locations:
         )
 
     def prepare(self) -> None:
-        """Create the folders the embedded stores need (only once the spec is valid)."""
+        """Create the stores' folders and tables (only once the spec is valid).
+
+        Idempotent and safe to run from several processes at once: SQLite stores are created
+        under a lock file beside the database, server databases with retries.
+        """
         for url in (self.storage, self.tracking_uri):
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _create_once(self.storage, _create_optuna_tables)
+        if is_database_url(self.tracking_uri):  # a tracking server creates its own
+            _create_once(self.tracking_uri, _create_mlflow_tables)
+
+
+def is_database_url(url: str) -> bool:
+    """Whether SQLAlchemy opens ``url`` (``sqlite:///``, ``postgresql+psycopg://``, ...)."""
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme.split("+")[0].lower() in DATABASE_DIALECTS
+
+
+def check_driver(url: str, key: str) -> None:
+    """Import the DBAPI module that SQLAlchemy would use for ``url``, as creating it would.
+
+    Raises:
+        SpecError: naming ``key`` and the package to install, when the module is missing.
+    """
+    if not is_database_url(url):
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except ArgumentError as exc:  # includes NoSuchModuleError: an unknown +driver
+        raise SpecError(f"{redact(url)} is not a database URL SQLAlchemy can open: "
+                        f"{redact(str(exc))}", key=key) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = parsed.get_driver_name()
+        package = DRIVER_PACKAGES.get(driver, exc.name or driver)
+        raise SpecError(
+            f"{redact(url)} needs the {parsed.get_backend_name()} driver {driver!r}, which is "
+            f"not installed ({exc}); install it with `pip install '{package}'`", key=key,
+        ) from None
+
+
+def _create_once(url: str, create: Callable[[str], Any]) -> None:
+    """Run ``create(url)`` so that concurrent callers do not collide."""
+    if url.startswith("sqlite:///"):
+        from filelock import FileLock
+
+        with FileLock(f"{url.removeprefix('sqlite:///')}.lock"):
+            create(url)
+        return
+    # No lock spans machines: a collision with another creator shows as an error from the
+    # database ("already exists"), and a second try finds the tables made.
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            create(url)
+            return
+        except ImportError:
+            raise
+        except Exception:
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 + random.random())
+
+
+def _create_optuna_tables(url: str) -> None:
+    from framework.tuning.storage import make_storage
+
+    make_storage(url).engine.dispose()  # the tables stay; this process reopens them later
+
+
+def _create_mlflow_tables(url: str) -> None:
+    from mlflow import MlflowClient
+
+    if url.startswith("sqlite:///"):
+        _copy_template(Path(url.removeprefix("sqlite:///")))
+    # Opening the store creates and migrates its tables (a copied template needs neither).
+    MlflowClient(tracking_uri=url)
+
+
+def template_dir() -> Path:
+    """Where the pre-migrated store template is kept: ``$DROPOUT_LAB_CACHE``, else
+    ``dropout-lab`` in the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    if os.environ.get(TEMPLATE_DIR_ENV):
+        return Path(os.environ[TEMPLATE_DIR_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dropout-lab"
+
+
+def _copy_template(path: Path) -> None:
+    """Start a new SQLite MLflow store at ``path`` as a copy of an empty, migrated one.
+
+    Creating MLflow's tables runs its whole chain of schema migrations (1-2 s, far more on a
+    loaded machine) in every new home; the template is made once per MLflow version and copied
+    after that. Anything that goes wrong leaves the store to MLflow, as without a template.
+    """
+    if path.exists():
+        return
+    from importlib.metadata import version
+
+    from filelock import FileLock
+
+    try:
+        template = template_dir() / f"mlflow-{version('mlflow')}.db"
+        if not template.exists():
+            template.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(f"{template}.lock"):
+                if not template.exists():
+                    _build_mlflow_template(template)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        shutil.copyfile(template, partial)
+        partial.replace(path)  # a reader never sees half a database
+    except Exception:  # an unwritable cache, a changed MLflow internal: MLflow creates it
+        return
+
+
+def _build_mlflow_template(template: Path) -> None:
+    """MLflow's tables at their latest migration, with no experiment (the copy's first opening
+    adds the Default experiment, with that home's artifact root)."""
+    from mlflow.store.db.utils import _initialize_tables  # what the store runs on an empty DB
+    import sqlalchemy
+
+    partial = template.with_name(f"{template.name}.{os.getpid()}.tmp")
+    partial.unlink(missing_ok=True)
+    engine = sqlalchemy.create_engine(f"sqlite:///{partial}")
+    try:
+        _initialize_tables(engine)
+    finally:
+        engine.dispose()
+    partial.replace(template)

@@ -3,12 +3,19 @@
 When a tracking server cannot be reached, logging calls are kept in order and sent once it
 answers again, so training goes on; if it stays unreachable longer than ``timeout`` seconds the
 next call raises :class:`TrackingUnavailable`, which fails the trial with that reason.
+
+The tracker remembers the runs it started until they are ended, so that a command that gives up
+on the store can say which runs it leaves open (the next invocation of the study closes them,
+see ``framework/tuning/abandoned.py``). MLflow's own output is turned off: its "View run" links
+would print the tracking URI with its password, and its download progress bar would draw over
+the run's display.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from functools import cached_property
 import os
 import re
 import subprocess
@@ -17,6 +24,7 @@ from typing import Any
 
 from framework.tracking.redact import redact
 from framework.tracking.store import Locations
+from framework.tracking.store import is_database_url
 
 
 _BAD_KEY_CHARS = re.compile(r"[^\w./\- :]")
@@ -28,7 +36,7 @@ _PERMANENT = {"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DO
 
 
 class TrackingUnavailable(RuntimeError):
-    """The MLflow tracking store stayed unreachable for longer than the allowed time."""
+    """The MLflow tracking store did not answer: at the start, or for longer than allowed."""
 
 
 class Tracker:
@@ -39,13 +47,73 @@ class Tracker:
             # Fail fast inside MLflow's client; this class does the waiting and the retrying.
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-        from mlflow import MlflowClient
-
+        silence_mlflow_output()
         self.locations = locations
-        self.client = MlflowClient(tracking_uri=locations.tracking_uri)
         self.timeout = timeout
+        self.open_runs: dict[str, str] = {}
+        """Runs started here and not ended yet: run id -> run name."""
+        self.failure: TrackingUnavailable | None = None
+        """The last time the store was given up on, if it was."""
         self._pending: list[Callable[[], Any]] = []
         self._down_since: float | None = None
+
+    @cached_property
+    def client(self) -> Any:
+        """The ``MlflowClient``, made on first use: for a database store it creates the tables,
+        which ``Locations.prepare`` does first, under its lock."""
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.locations.tracking_uri)
+
+    def check_reachable(self) -> None:
+        """Raise :class:`TrackingUnavailable` now if a tracking server does not answer.
+
+        Called before anything of a run is created, so that an unreachable server ends the
+        command with nothing left behind. Database stores are opened by ``Locations.prepare``.
+        """
+        if not is_database_url(self.locations.tracking_uri):
+            self._call_now(lambda: self.client.search_experiments(max_results=1), wait=0)
+
+    def _call_now(self, call: Callable[[], Any], wait: float) -> Any:
+        """Return what ``call`` returns, retrying an unreachable store for up to ``wait`` s.
+
+        For calls whose result is needed at once (creating a run): they cannot be queued.
+        """
+        deadline = time.monotonic() + wait
+        delay = 0.5
+        while True:
+            try:
+                result = call()
+            except Exception as exc:
+                if getattr(exc, "error_code", None) in _PERMANENT:
+                    raise
+                now = time.monotonic()
+                self._down_since = self._down_since or now
+                if now >= deadline:
+                    raise self._give_up(f"unreachable: {_brief(exc)}") from None
+            else:
+                if not self._pending:
+                    self._down_since = None
+                return result
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 10.0)
+
+    def _give_up(self, why: str) -> TrackingUnavailable:
+        self.failure = TrackingUnavailable(
+            f"MLflow tracking store {redact(self.locations.tracking_uri)} {why}")
+        return self.failure
+
+    def left_open(self) -> str:
+        """The runs started here that could not be ended, for a message; "" when none."""
+        if not self.open_runs:
+            return ""
+        runs = ", ".join(f"{name} ({run_id})" for run_id, name in self.open_runs.items())
+        return (f"MLflow runs left RUNNING: {runs}; the next `dropout-lab run` of the study "
+                "closes them once the store answers")
+
+    def unavailable(self) -> TrackingUnavailable:
+        """The last failure, naming the runs it leaves open: the message a command ends with."""
+        return TrackingUnavailable("; ".join(filter(None, [str(self.failure), self.left_open()])))
 
     def _send(self, call: Callable[[], Any]) -> None:
         """Send ``call`` after anything still pending; keep it if the store is unreachable."""
@@ -63,10 +131,8 @@ class Tracker:
                 now = time.monotonic()
                 self._down_since = self._down_since or now
                 if now - self._down_since > self.timeout:
-                    raise TrackingUnavailable(
-                        f"MLflow tracking store {redact(self.locations.tracking_uri)} unreachable "
-                        f"for {now - self._down_since:.0f} s: {redact(str(exc))[:300]}"
-                    ) from None
+                    raise self._give_up(f"unreachable for {now - self._down_since:.0f} s: "
+                                        f"{_brief(exc)}") from None
                 return
             self._pending.pop(0)
         self._down_since = None
@@ -78,31 +144,54 @@ class Tracker:
         self._drain()
         while self._pending:
             if time.monotonic() > deadline:
-                raise TrackingUnavailable(
-                    f"MLflow tracking store {redact(self.locations.tracking_uri)} unreachable; "
-                    f"{len(self._pending)} logging calls could not be sent")
+                raise self._give_up(
+                    f"unreachable; {len(self._pending)} logging calls could not be sent")
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
             self._drain()
 
     def experiment_id(self, study_name: str) -> str:
-        """The experiment named after the study, created on first use."""
+        """The experiment named after the study, created on first use.
+
+        Raises:
+            TrackingUnavailable: at once, when the store does not answer.
+        """
+        return self._call_now(lambda: self._experiment_id(study_name), wait=0)
+
+    def _experiment_id(self, study_name: str) -> str:
         experiment = self.client.get_experiment_by_name(study_name)
         if experiment is not None:
             return experiment.experiment_id
         root = self.locations.artifact_root
-        return self.client.create_experiment(
-            study_name, artifact_location=f"{root}/{study_name}" if root else None
-        )
+        try:
+            return self.client.create_experiment(
+                study_name, artifact_location=f"{root}/{study_name}" if root else None
+            )
+        except Exception:
+            # Another invocation of the same study created it since the look-up: use theirs.
+            experiment = self.client.get_experiment_by_name(study_name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
 
     def start_run(self, experiment_id: str, run_name: str, tags: dict[str, str],
                   parent_run_id: str | None = None) -> str:
+        """A new run; waits out an unreachable store as logging does (up to the timeout).
+
+        Raises:
+            TrackingUnavailable: when the store stays unreachable that long.
+        """
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-        tags = {**base_tags(), **tags}
+        tags = {**base_tags(), **{k: redact(str(v)) for k, v in tags.items()}}
         if parent_run_id is not None:
             tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-        return self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+        since = self._down_since or time.monotonic()
+        run = self._call_now(
+            lambda: self.client.create_run(experiment_id, run_name=run_name, tags=tags),
+            wait=self.timeout - (time.monotonic() - since))
+        self.open_runs[run.info.run_id] = run_name
+        return run.info.run_id
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -130,6 +219,11 @@ class Tracker:
         text = redact(text)
         self._send(lambda: self.client.log_text(run_id, text, artifact_file))
 
+    def log_inputs(self, run_id: str, datasets: list[Any]) -> None:
+        """Record ``mlflow.entities.DatasetInput`` s as the run's inputs (``mlflow.log_input``
+        for a run given by id)."""
+        self._send(lambda: self.client.log_inputs(run_id, datasets=datasets))
+
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
         """Upload now (the files may be temporary), waiting out an unreachable store."""
         self.flush()
@@ -143,8 +237,39 @@ class Tracker:
 
     def end_run(self, run_id: str, status: str) -> None:
         """``status``: FINISHED, FAILED or KILLED; sends everything still pending first."""
-        self._send(lambda: self.client.set_terminated(run_id, status))
+        def terminate() -> None:
+            self.client.set_terminated(run_id, status)
+            self.open_runs.pop(run_id, None)
+
+        self._send(terminate)
         self.flush()
+
+    def search_runs(self, experiment_id: str, filter_string: str) -> list[Any]:
+        """Runs of the experiment matching an MLflow filter (all pages).
+
+        Raises:
+            TrackingUnavailable: at once, when the store does not answer.
+        """
+        return self._call_now(
+            lambda: self.client.search_runs([experiment_id], filter_string),
+            wait=0)
+
+
+def silence_mlflow_output() -> None:
+    """Stop MLflow printing to the terminal on its own (idempotent; this process only).
+
+    Its "View run ... at: URL" lines would show the tracking URI's password, and its artifact
+    download progress bar would draw over the run's display.
+    """
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+
+
+def _brief(error: Exception, limit: int = 300) -> str:
+    """The error's message, redacted and shortened; the end is kept, as it says the cause
+    ("Connection refused")."""
+    text = redact(str(error))
+    return text if len(text) <= limit else f"{text[:limit // 3]} ... {text[-2 * limit // 3:]}"
 
 
 def _key(name: str) -> str:

@@ -1,8 +1,9 @@
-"""Device, precision and seeds."""
+"""Device, precision, threads and seeds."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 
 import numpy as np
@@ -13,6 +14,41 @@ def pick_device(requested: str) -> torch.device:
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+def device_problem(requested: str) -> str | None:
+    """Why the ``train.device`` value ``requested`` cannot run on this machine; None if it can."""
+    if requested != "cuda" or torch.cuda.is_available():
+        return None
+    if not torch.backends.cuda.is_built():
+        return f"this torch ({torch.__version__}) was built without CUDA"
+    return "torch sees no CUDA device on this machine"
+
+
+def default_threads(workers: int = 1) -> int:
+    """torch threads for each of ``workers`` local workers when ``train.threads`` is unset.
+
+    The cores this process may run on, less the 1-minute load average (what other jobs use),
+    shared among the workers, at least 1: on a busy machine more threads than free cores make
+    every step wait for descheduled threads.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        load = 0.0
+    free = max(1, round(cores - load))
+    return max(1, free // workers)
+
+
+def configure_device(device: torch.device) -> None:
+    """TF32 for the float32 matrix products left outside bf16 autocast, on CUDA devices that
+    have it (Ampere and later; torch keeps full float32 elsewhere). Nothing on the CPU."""
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:

@@ -22,6 +22,7 @@ from torch import nn
 
 from framework.config.sections import TrainSpec
 from framework.strategies.stack import StrategyStack
+from framework.training.compile import compile_model
 from framework.training.device import autocast
 from framework.training.evaluate import evaluate
 from framework.training.optim import lr_at
@@ -49,6 +50,8 @@ class TrainResult:
     """Model weights at the lowest val loss, on the CPU."""
     final: dict[str, float] = field(default_factory=dict)
     """Final metrics: ``val_*`` and ``train_loss`` at the best step, plus time and throughput."""
+    model: nn.Module | None = None
+    """The model for inference at the best checkpoint (set by ``run_training``)."""
 
 
 def train(
@@ -68,8 +71,10 @@ def train(
     ``checkpoint`` receives the full training state after every evaluation; passing such a state
     back as ``resume`` continues the run from that step instead of starting over.
     """
-    strategies.attach(model)  # before the optimizer: a strategy may add parameters
+    # Before the optimizer: a strategy may add parameters (Concrete dropout's learned rates).
+    strategies.attach(model, getattr(dataset, "info", None))
     model.to(device)
+    compile_model(model, spec, strategies)  # when train.compile asks (it logs a refusal)
     optimizer = make_optimizer(model, spec)
     generator = torch.Generator().manual_seed(seed)
     result = TrainResult()

@@ -11,6 +11,7 @@ import torch
 from framework import registry
 from framework.strategies.base import TrainedModel
 from framework.strategies.stack import StrategyStack
+from framework.training.device import configure_device
 from framework.training.device import pick_device
 from framework.training.device import seed_everything
 from framework.training.evaluate import evaluate
@@ -25,7 +26,9 @@ _datasets: dict[str, Any] = {}
 
 def load_dataset(spec: Any) -> Any:
     """The dataset of ``spec``, reused across the trials of a process (it is read-only)."""
-    key = spec.data.model_dump_json() + str(getattr(spec.model, "block_size", None))
+    # What of the model the data depend on: its context, and the tokenizer a pretrained one brings.
+    key = spec.data.model_dump_json() + str(getattr(spec.model, "block_size", None)) + str(
+        getattr(spec.model, "pretrained", None))
     if key not in _datasets:
         _datasets.clear()
         _datasets[key] = registry.create_dataset(spec.data, spec.model)
@@ -44,29 +47,64 @@ def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None =
         torch.set_num_threads(spec.train.threads)
     seed_everything(spec.seed)
     device = pick_device(spec.train.device)
+    configure_device(device)
     dataset = load_dataset(spec)
     model = registry.create_model(spec.model, dataset.info)
     strategies = StrategyStack.from_configs(spec.dropout)
     result = train(model, dataset, spec.train, strategies, device=device, seed=spec.seed,
                    observer=observer, checkpoint=checkpoint, resume=resume)
+    if spec.train.target_val_loss is not None:
+        result.final["steps_to_val_loss"] = steps_to_val_loss(
+            result.history, spec.train.target_val_loss, spec.train.max_steps)
     model.load_state_dict(result.best_state)
     torch.save(
         {"spec": spec.model_dump(mode="json"), "model": result.best_state,
-         "step": result.best_step, "strategies": strategies.state_dict()},
+         "step": result.best_step, "strategies": strategies.state_dict(),
+         **checkpoint_data(dataset)},
         artifact_dir / "best.pt",
     )
     inference_model = strategies.for_inference(model)
+    result.model = inference_model
     # Splits such as "test" are scored once, on the best checkpoint, never during training.
     for split in getattr(dataset, "final_splits", ()):
         result.final.update(
             evaluate(inference_model, dataset, spec.train, device, splits=(split,)))
-    result.final["inference_tokens_per_sec"] = inference_tokens_per_sec(
-        inference_model, dataset, spec.train, device)
+    if spec.train.measure_inference:
+        result.final["inference_tokens_per_sec"] = inference_tokens_per_sec(
+            inference_model, dataset, spec.train, device)
     trained = TrainedModel(
         model=model,
         evaluate=lambda m: evaluate(m, dataset, spec.train, device, splits=("val",)),
         artifact_dir=artifact_dir,
         history=result.history,
+        eval_batches=lambda split: (batch.to(device) for batch in dataset.eval_batches(
+            split, spec.train.batch_size, spec.train.eval_batches)),
+        splits=("val", *getattr(dataset, "final_splits", ())),
     )
     result.final.update(strategies.after_training(trained))
     return result
+
+
+def steps_to_val_loss(history: list[dict[str, float]], target: float, max_steps: int) -> int:
+    """The first evaluated step whose val loss is at or below ``target``.
+
+    Computed from the run's evaluations after training, so its resolution is ``eval_every``.
+
+    Returns:
+        That step, or ``max_steps + 1`` when no evaluation reached the target: a value past the
+        run's end that stays finite, so means and tests over seeds still work, ranks such runs
+        last, and reads as "not reached by the end" (the mean of a group with such runs is then
+        a lower bound).
+    """
+    return next((int(e["step"]) for e in history if e["val_loss"] <= target), max_steps + 1)
+
+
+def checkpoint_data(dataset: Any) -> dict[str, Any]:
+    """What ``best.pt`` keeps of the data, so that the checkpoint alone rebuilds the model and
+    reads new files: the dataset's ``info`` and, where it has one, its ``export()``ed
+    vocabulary (plain lists and numbers, loadable with ``weights_only=True``)."""
+    data = {"info": dict(dataset.info)}
+    export = getattr(dataset, "export", None)
+    if export is not None:
+        data["data_export"] = export()
+    return data

@@ -8,12 +8,19 @@ is a grid over (configuration, seed): every pair is one trial, trained by the or
 with the same metrics and artifacts as a search trial. Running the command again continues the
 grid (failed pairs are queued again) and several processes may work on it at once. Every
 configuration uses the same seeds, so the comparison with the baseline is paired.
+
+A confirmation trains with the settings the search used: a spec that differs from the search
+study's stored settings (e.g. ``train.max_steps=100`` after a 400-step search) is refused unless
+asked for explicitly, and the confirmation study keeps a label of the settings each study used,
+which the comparison table prints.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 import datetime
 from typing import Any
 
@@ -26,16 +33,21 @@ from framework.config import LoadedSpec
 from framework.config import validate
 from framework.config.arms import arm_raw
 from framework.config.arms import baseline_raw
+from framework.config.loading import validate_variant
 from framework.errors import SpecError
 from framework.tracking import Locations
 from framework.tracking import Tracker
+from framework.tuning import fingerprint
 from framework.tuning.objective import Objective
 from framework.tuning.space import suggest
 from framework.tuning.storage import make_storage
+from framework.tuning.study import name_objectives
 
 
 BASELINE = "baseline"
 CONFIGS_ATTR = "confirm_configs"
+SETTINGS_ATTR = "settings"
+"""``[[title, label], ...]``: the settings each study of the comparison was trained with."""
 SEED_BASE = 1000
 """Fresh seeds start here and skip every seed the search used."""
 
@@ -69,6 +81,10 @@ class Plan:
     seeds: list[int]
     empty_arms: list[str]
     baseline_label: str | None
+    settings: list[tuple[str, str]] = field(default_factory=list)
+    """``(title, label)`` of the settings of each search study and of the confirmation."""
+    changed: dict[str, fingerprint.Differences] = field(default_factory=dict)
+    """Per search study, how this invocation's settings differ from the search's."""
 
     @property
     def n_trials(self) -> int:
@@ -94,52 +110,74 @@ def arm_loaded(loaded: LoadedSpec, arm: str) -> LoadedSpec:
         SpecError: naming ``arms.<arm>`` when the arm makes the spec invalid.
     """
     raw = arm_raw(loaded.raw, arm)
-    return LoadedSpec(spec=_validate(raw, loaded.source, f"arms.{arm}"), raw=raw,
+    return LoadedSpec(spec=validate_variant(raw, f"arms.{arm}", loaded.source), raw=raw,
                       source=loaded.source, overrides=loaded.overrides)
 
 
-def run_arms(loaded: LoadedSpec, locations: Locations, display_for: Any | None = None) -> None:
+def run_arms(loaded: LoadedSpec, locations: Locations, display_for: Any | None = None,
+             continue_changed: bool = False) -> None:
     """Run each arm's search (its own Optuna study ``<name>.<arm>``) until its budget is spent.
+
+    Every arm is checked (its device, and its settings against its study's) before any runs.
 
     Args:
         display_for: called with an arm's spec to get the progress display for it (or None).
+        continue_changed: continue arms whose spec differs from their study's settings.
+
+    Raises:
+        SpecError: when an arm is invalid, cannot run on this machine, or was changed.
     """
+    from framework.tuning.study import require_devices
     from framework.tuning.study import run_study
 
-    for arm in loaded.spec.arms:
-        arm_spec = arm_loaded(loaded, arm)
+    arms = [arm_loaded(loaded, arm) for arm in loaded.spec.arms]
+    for arm_spec in arms:
+        require_devices(arm_spec)
+        study = _existing_study(arm_spec.spec.name, locations.storage)
+        if study is not None:
+            fingerprint.check_continuation(study, arm_spec, continue_changed)
+    for arm_spec in arms:
         display = display_for(arm_spec.spec) if display_for is not None else None
         if display is None:
-            run_study(arm_spec, locations)
+            run_study(arm_spec, locations, continue_changed=continue_changed)
             continue
         with display:
-            run_study(arm_spec, locations, display)
+            run_study(arm_spec, locations, display, continue_changed=continue_changed)
 
 
 def plan_confirmation(loaded: LoadedSpec, storage: str, top: int | None = None,
-                      seeds: int | None = None) -> Plan:
+                      seeds: int | None = None, allow_changed: bool = False) -> Plan:
     """The configurations and seeds to confirm.
 
     The arms and the baseline are validated first, before the storage is read. A plan stored by
     an earlier invocation wins over ``top`` and ``seeds``, so that running again continues the
     same confirmation instead of mixing two.
 
+    Args:
+        allow_changed: confirm even when the spec differs from the settings the search used.
+
     Raises:
-        SpecError: when an arm or the baseline makes the spec invalid, or when the study (with
-            arms: every arm) has no complete trial.
+        SpecError: when an arm or the baseline makes the spec invalid, when the study (with
+            arms: every arm) has no complete trial, when a device cannot run here, or when the
+            spec differs from the search's settings and ``allow_changed`` is false.
     """
+    from framework.tuning.study import require_devices
+
     spec = loaded.spec
     sources = [(arm, arm_loaded(loaded, arm)) for arm in spec.arms] or [(None, loaded)]
+    for _, source in sources:
+        require_devices(source)
     baseline_arm = next((a for a, s in spec.arms.items() if s.baseline), None)
     baseline: Configuration | None = None
     if baseline_arm is None:
         raw = baseline_raw(loaded.raw, spec.confirm)
         raw.pop("arms", None)
-        _validate(raw, loaded.source, "confirm.baseline")
+        validate_variant(raw, "confirm.baseline", loaded.source)
         baseline = Configuration(BASELINE, None, None, {}, _plain(raw))
+    settings, changed = _search_settings(loaded, [s for _, s in sources], storage, allow_changed)
     stored = _stored_plan(loaded, storage)
     if stored is not None:
-        return stored
+        return replace(stored, changed=changed)
     configurations: list[Configuration] = []
     empty: list[str] = []
     used_seeds = {spec.seed}
@@ -168,7 +206,43 @@ def plan_confirmation(loaded: LoadedSpec, storage: str, top: int | None = None,
         if not any(c.label == baseline_label for c in configurations):
             baseline_label = None
     return Plan(confirm_name(spec.name), configurations,
-                fresh_seeds(seeds or spec.confirm.seeds, used_seeds), empty, baseline_label)
+                fresh_seeds(seeds or spec.confirm.seeds, used_seeds), empty, baseline_label,
+                settings, changed)
+
+
+def _search_settings(loaded: LoadedSpec, sources: list[LoadedSpec], storage: str,
+                     allow_changed: bool
+                     ) -> tuple[list[tuple[str, str]], dict[str, fingerprint.Differences]]:
+    """Labels of the settings of each search study and of this confirmation, and the changes.
+
+    Raises:
+        SpecError: listing the changed keys when a source differs from the settings its search
+            study was run with and ``allow_changed`` is false.
+    """
+    labels: list[tuple[str, str]] = []
+    changed: dict[str, fingerprint.Differences] = {}
+    for source in sources:
+        current = fingerprint.settings(source.spec)
+        study = _existing_study(source.spec.name, storage)
+        stored = None if study is None else fingerprint.stored_settings(study)
+        labels.append((f"search {source.spec.name!r}",
+                       fingerprint.label(current if stored is None else stored)))
+        differences = fingerprint.differences(stored, current) if stored is not None else {}
+        if differences:
+            changed[source.spec.name] = differences
+            labels.append((f"confirmation of {source.spec.name!r}",
+                           f"{fingerprint.label(current)}; differs from the search in "
+                           f"{fingerprint.describe(differences)}"))
+    if changed and not allow_changed:
+        listed = "; ".join(f"{name}: {fingerprint.describe(d)}" for name, d in changed.items())
+        raise SpecError(f"these settings differ from the ones the search used ({listed}), so "
+                        "the confirmation would not test what the search found. Confirm with "
+                        "the search's settings, or pass --allow-changed to confirm with these "
+                        "anyway (the table then labels each study with its settings)",
+                        source=loaded.source)
+    if not changed:
+        labels.append(("confirmation", "the search's settings"))
+    return labels, changed
 
 
 def fresh_seeds(n: int, used: set[int]) -> list[int]:
@@ -183,39 +257,55 @@ def fresh_seeds(n: int, used: set[int]) -> list[int]:
 
 
 def run_confirmation(loaded: LoadedSpec, locations: Locations, top: int | None = None,
-                     seeds: int | None = None, display: Any | None = None) -> ConfirmOutcome:
+                     seeds: int | None = None, display: Any | None = None,
+                     allow_changed: bool = False) -> ConfirmOutcome:
     """Train every (configuration, seed) pair of the plan that has no complete trial yet.
 
     Every pair is queued as an Optuna trial with fixed parameters; workers (this process, or
     the same command in other processes) take queued trials until none is left. Pairs whose
     trials failed are queued again by the next invocation.
+
+    Args:
+        allow_changed: confirm even when the spec differs from the search's settings (see
+            :func:`plan_confirmation`); the difference is tagged on the confirmation run.
     """
+    from framework.training.device import default_threads
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    plan = plan_confirmation(loaded, locations.storage, top, seeds)
+    plan = plan_confirmation(loaded, locations.storage, top, seeds, allow_changed)
     study = optuna.create_study(
         study_name=plan.name,
         storage=make_storage(locations.storage, loaded.spec.search, locations),
         sampler=optuna.samplers.RandomSampler(seed=0), pruner=optuna.pruners.NopPruner(),
         directions=[o.direction for o in loaded.spec.search.objectives], load_if_exists=True,
     )
+    name_objectives(study, [o.metric for o in loaded.spec.search.objectives])
     if CONFIGS_ATTR not in study.user_attrs:
         study.set_user_attr("seeds", plan.seeds)
         study.set_user_attr("source_study", loaded.spec.name)
         study.set_user_attr("baseline", plan.baseline_label)
         study.set_user_attr("empty_arms", plan.empty_arms)
-        study.set_user_attr("objectives", [o.model_dump() for o in loaded.spec.search.objectives])
+        study.set_user_attr(SETTINGS_ATTR, [list(pair) for pair in plan.settings])
         study.set_user_attr(CONFIGS_ATTR, [c.to_json() for c in plan.configurations])
+    # Every invocation: `confirm.metrics` may have grown since (it is not part of the settings).
+    study.set_user_attr("objectives", [o.model_dump() for o in (
+        *loaded.spec.search.objectives, *loaded.spec.confirm.metrics)])
     queue_missing(study, plan)
     tracker = Tracker(locations)
     experiment_id = tracker.experiment_id(loaded.spec.name)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    parent = tracker.start_run(experiment_id, f"{plan.name}-{stamp}",
-                               {"dropout_lab.study": plan.name, "dropout_lab.role": "confirm",
-                                "dropout_lab.source_study": loaded.spec.name})
+    tags = {"dropout_lab.study": plan.name, "dropout_lab.role": "confirm",
+            "dropout_lab.source_study": loaded.spec.name}
+    if plan.changed:
+        tags["dropout_lab.changed_from_search"] = "; ".join(
+            f"{name}: {fingerprint.describe(d, len(d))}" for name, d in plan.changed.items()
+        )[:5000]
+    parent = tracker.start_run(experiment_id, f"{plan.name}-{stamp}", tags)
     tracker.log_params(parent, {"confirm.seeds": plan.seeds,
                                 "confirm.configs": [c.label for c in plan.configurations]})
     tracker.log_text(parent, confirmation_spec(loaded, plan).to_yaml(), "study.yaml")
-    objective = _ConfirmObjective(loaded, plan, tracker, experiment_id, parent, display)
+    objective = _ConfirmObjective(loaded, plan, tracker, experiment_id, parent, display,
+                                  default_threads())
     callbacks = [] if display is None else [lambda _study, trial: display.trial_finished(trial)]
     status = "FAILED"
     try:
@@ -273,8 +363,8 @@ class _ConfirmObjective:
     """Picks the trial's (configuration, seed) from the grid, then trains it as any trial."""
 
     def __init__(self, loaded: LoadedSpec, plan: Plan, tracker: Tracker, experiment_id: str,
-                 parent_run_id: str, display: Any | None):
-        self.loaded, self.plan, self.tracker = loaded, plan, tracker
+                 parent_run_id: str, display: Any | None, threads: int):
+        self.loaded, self.plan, self.tracker, self.threads = loaded, plan, tracker, threads
         self.experiment_id, self.parent_run_id, self.display = (experiment_id, parent_run_id,
                                                                 display)
         self.by_label = {c.label: c for c in plan.configurations}
@@ -290,6 +380,9 @@ class _ConfirmObjective:
         raw = copy.deepcopy(configuration.raw)
         raw["seed"] = seed
         raw["name"] = self.plan.name
+        # Unset threads are chosen from the free cores, and logged with the trial's params.
+        raw["train"] = {**(raw.get("train") or {})}
+        raw["train"]["threads"] = raw["train"].get("threads") or self.threads
         # The objective checks the budget against this spec: the budget is the whole grid.
         raw["search"] = {**raw.get("search", {}), "space": {}, "pruner": {"name": "none"},
                          "n_trials": self.plan.n_trials}
@@ -329,12 +422,16 @@ def _stored_plan(loaded: LoadedSpec, storage: str) -> Plan | None:
                 list(study.user_attrs.get("empty_arms", [])), study.user_attrs.get("baseline"))
 
 
-def _complete_trials(loaded: LoadedSpec, storage: str) -> list[FrozenTrial]:
+def _existing_study(name: str, storage: str) -> optuna.Study | None:
     try:
-        study = optuna.load_study(study_name=loaded.spec.name, storage=make_storage(storage))
+        return optuna.load_study(study_name=name, storage=make_storage(storage))
     except KeyError:
-        return []
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return None
+
+
+def _complete_trials(loaded: LoadedSpec, storage: str) -> list[FrozenTrial]:
+    study = _existing_study(loaded.spec.name, storage)
+    return [] if study is None else study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 
 def _best(trials: list[FrozenTrial], loaded: LoadedSpec) -> list[FrozenTrial]:
@@ -351,17 +448,8 @@ def confirmation_spec(loaded: LoadedSpec, plan: Plan) -> LoadedSpec:
     raw["name"] = plan.name
     raw["search"] = {**raw.get("search", {}), "n_trials": plan.n_trials, "space": {},
                      "sampler": {"name": "grid"}, "pruner": {"name": "none"}}
-    return LoadedSpec(spec=_validate(raw, loaded.source, "confirm"), raw=raw,
+    return LoadedSpec(spec=validate_variant(raw, "confirm", loaded.source), raw=raw,
                       source=loaded.source, overrides=loaded.overrides)
-
-
-def _validate(raw: dict[str, Any], source: str, key: str) -> Any:
-    try:
-        return validate(raw, source)
-    except SpecError as exc:
-        inner = f"{exc.key}: {exc.message}" if exc.key else exc.message
-        raise SpecError(f"this makes the spec invalid: {inner}", source=source,
-                        key=key) from None
 
 
 def _plain(raw: dict[str, Any]) -> dict[str, Any]:

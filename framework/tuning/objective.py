@@ -17,6 +17,10 @@ from framework.config import LoadedSpec
 from framework.config import validate
 from framework.config.paths import flatten
 from framework.tracking import Tracker
+from framework.tracking.records import SystemMetrics
+from framework.tracking.records import drop_checkpoint
+from framework.tracking.records import log_dataset
+from framework.tracking.records import log_model
 from framework.tracking.redact import redact
 from framework.training.run import run_training
 from framework.tuning.space import suggest
@@ -56,9 +60,12 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         self.last_failed = True
         self._check_budget(trial)
+        from framework.tuning.study import PARENT_RUN_ATTR
         from framework.tuning.study import worker_id
 
         trial.set_user_attr("worker", worker_id())
+        # Which invocation ran it: a run none of whose trials finished exits non-zero.
+        trial.set_user_attr(PARENT_RUN_ATTR, self.parent_run_id)
         values = self._run(trial)
         self.last_failed = False
         return values
@@ -76,22 +83,28 @@ class Objective:
     def _run(self, trial: optuna.Trial) -> float | list[float]:
         raw = copy.deepcopy(self.loaded.raw)
         suggest(trial, self.loaded.spec.search.space, raw)
-        run_id = self.tracker.start_run(
-            self.experiment_id, f"trial-{trial.number}",
-            {"dropout_lab.study": self.loaded.spec.name,
-             "dropout_lab.trial": str(trial.number)},
-            parent_run_id=self.parent_run_id,
-        )
+        try:
+            run_id = self.tracker.start_run(
+                self.experiment_id, f"trial-{trial.number}",
+                {"dropout_lab.study": self.loaded.spec.name,
+                 "dropout_lab.trial": str(trial.number)},
+                parent_run_id=self.parent_run_id,
+            )
+        except Exception as exc:  # e.g. TrackingUnavailable: there is no run to tag
+            trial.set_user_attr("fail_reason", redact(f"{type(exc).__name__}: {exc}"))
+            raise
         trial.set_user_attr("mlflow_run_id", run_id)
         self.display.trial_started(trial.number, trial.params)
         status = "FAILED"
+        finished = False  # complete or pruned: its training state is no longer needed
+        system = SystemMetrics.start(self.tracker, run_id)
         try:
             spec = validate(raw, self.loaded.source)
             values = self._train(trial, spec, run_id)
-            status = "FINISHED"
+            status, finished = "FINISHED", True
             return values
         except optuna.TrialPruned:
-            status = "KILLED"
+            status, finished = "KILLED", True
             self.tracker.set_tags(run_id, {"dropout_lab.state": "pruned"})
             raise
         except BaseException as exc:
@@ -103,7 +116,10 @@ class Objective:
                 status = "KILLED"
             raise
         finally:
+            system.stop()
             self.tracker.end_run(run_id, status)
+            if finished and not self.loaded.spec.train.keep_last:
+                drop_checkpoint(self.tracker, run_id)
 
     def _train(self, trial: optuna.Trial, spec: Any, run_id: str) -> float | list[float]:
         dumped = spec.model_dump(mode="json")
@@ -111,6 +127,7 @@ class Objective:
             run_id, {**flatten(dumped), **{f"search/{k}": v for k, v in trial.params.items()}}
         )
         self.tracker.log_text(run_id, yaml.safe_dump(dumped, sort_keys=False), "spec.yaml")
+        log_dataset(self.tracker, run_id, spec.data)
         observer = _TrialObserver(trial, spec, self.tracker, run_id, self.display)
         with tempfile.TemporaryDirectory(prefix="dropout-lab-") as tmp:
             checkpoint = resume = None
@@ -126,6 +143,7 @@ class Objective:
             artifacts.mkdir()
             result = run_training(spec, artifacts, observer, checkpoint=checkpoint, resume=resume)
             self.tracker.log_artifacts(run_id, str(artifacts))
+        log_model(self.tracker, trial, run_id, self.experiment_id, result.model, result.best_step)
         self.tracker.log_metrics(run_id, {f"final/{k}": v for k, v in result.final.items()},
                                  step=result.history[-1]["step"])
         for key, value in result.final.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 import sqlite3
 from typing import Any
@@ -11,6 +12,10 @@ import optuna
 
 from framework.config.sections import SearchSpec
 from framework.tracking import Locations
+
+
+DEAD_WORKER = "died: no heartbeats"
+"""In the ``fail_reason`` of every trial whose worker stopped sending heartbeats."""
 
 
 def make_storage(url: str, search: SearchSpec | None = None,
@@ -26,10 +31,12 @@ def make_storage(url: str, search: SearchSpec | None = None,
         engine_kwargs["connect_args"] = {"timeout": 60}
     kwargs: dict[str, Any] = {}
     if search is not None:
+        grace_period = search.grace_period or 2 * search.heartbeat_interval
         kwargs = {
             "heartbeat_interval": search.heartbeat_interval,
-            "grace_period": search.grace_period or 2 * search.heartbeat_interval,
-            "heartbeat_stale_trial_callback": DeadWorkerHandler(search.max_retries, locations),
+            "grace_period": grace_period,
+            "heartbeat_stale_trial_callback": DeadWorkerHandler(search.max_retries, locations,
+                                                                grace_period),
         }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -42,6 +49,21 @@ def _use_wal(path: Path) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Optuna's ``fail_stale_trials``, recording first why each such trial fails.
+
+    Optuna only sets the state of a trial whose worker stopped sending heartbeats, and a failed
+    trial takes no more attributes: its ``fail_reason`` is written while it is still RUNNING.
+    """
+    # Optuna's own function reads the same private attribute: the storage is not public.
+    handler = getattr(study._storage, "get_heartbeat_stale_trial_callback", lambda: None)()
+    if isinstance(handler, DeadWorkerHandler):
+        handler.record_reasons(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 class DeadWorkerHandler:
     """Called by Optuna for a trial whose worker stopped sending heartbeats (killed, lost).
 
@@ -49,22 +71,38 @@ class DeadWorkerHandler:
     parameters (``RetryHeartbeatStaleTrialCallback``), up to ``max_retries`` times.
     """
 
-    def __init__(self, max_retries: int, locations: Locations | None):
+    def __init__(self, max_retries: int, locations: Locations | None, grace_period: int):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries)
         self.locations = locations
+        self.grace_period = grace_period
+
+    def record_reasons(self, study: optuna.Study) -> None:
+        """Set ``fail_reason`` on the trials that Optuna is about to fail for lack of heartbeat."""
+        storage = study._storage
+        # The stale trials as Optuna's fail_stale_trials finds them (no public equivalent).
+        for trial_id in storage._get_stale_trial_ids(storage.get_study_id_from_name(
+                study.study_name)):
+            worker = storage.get_trial(trial_id).user_attrs.get("worker", "?")
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                storage.set_trial_user_attr(
+                    trial_id, "fail_reason",
+                    f"worker {worker} {DEAD_WORKER} for {self.grace_period} s")
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        reason = trial.user_attrs.get(
+            "fail_reason", f"worker {trial.user_attrs.get('worker', '?')} {DEAD_WORKER}")
+        # The retry starts afresh: it must not carry the dead attempt's reason.
+        trial.user_attrs.pop("fail_reason", None)
+        self.retry(study, trial)
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id and self.locations is not None:
             from framework.tracking import Tracker
 
             tracker = Tracker(self.locations, timeout=30)
-            reason = f"worker {trial.user_attrs.get('worker', '?')} stopped sending heartbeats"
             tracker.set_tags(run_id, {"dropout_lab.state": "failed",
                                       "dropout_lab.fail_reason": reason})
             tracker.end_run(run_id, "FAILED")
-        self.retry(study, trial)
 
 

@@ -10,22 +10,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 import datetime
 import os
 import time
 from typing import Any
-import warnings
 
 import optuna
 from optuna.trial import TrialState
 
 from framework.config import LoadedSpec
 from framework.config.paths import flatten
+from framework.errors import SpecError
 from framework.tracking import Locations
 from framework.tracking import Tracker
+from framework.tracking.tracker import TrackingUnavailable
+from framework.tuning import fingerprint
+from framework.tuning.abandoned import OWNER_TAG
+from framework.tuning.abandoned import close_abandoned_runs
 from framework.tuning.objective import Objective
 from framework.tuning.samplers import make_pruner
 from framework.tuning.samplers import make_sampler
+from framework.tuning.samplers import sampler_seed
+from framework.tuning.storage import fail_stale_trials
 from framework.tuning.storage import make_storage
 
 
@@ -48,19 +55,88 @@ class StudyOutcome:
     def budget_met(self, n_trials: int) -> bool:
         return self.count(*FINISHED) >= n_trials
 
+    def finished_here(self) -> int:
+        """Trials of this invocation (nested under its parent run) that finished."""
+        return sum(t.user_attrs.get(PARENT_RUN_ATTR) == self.parent_run_id
+                   for t in self.study.get_trials(deepcopy=False, states=FINISHED))
 
-def open_study(loaded: LoadedSpec, locations: Locations, seed_offset: int = 0) -> optuna.Study:
-    """The study, created on first use; ``seed_offset`` gives each worker its own sampler seed
-    (workers with one seed would propose the same points)."""
+    def nothing_finished(self, n_trials: int) -> bool:
+        """True when the budget is still open and none of this invocation's trials finished:
+        the run failed, whatever its trials' reasons (a study already at its budget did not)."""
+        return not self.budget_met(n_trials) and self.finished_here() == 0
+
+
+def open_study(loaded: LoadedSpec, locations: Locations, worker: int = 0) -> optuna.Study:
+    """The study, created on first use, with a sampler seeded for this invocation and worker.
+
+    The seed mixes the spec's seed with the trials already in the study and ``worker`` (see
+    :func:`~framework.tuning.samplers.sampler_seed`): a continued, parallel or restarted run
+    draws new parameters instead of repeating the first ones.
+    """
     search = loaded.spec.search
-    return optuna.create_study(
+    study = optuna.create_study(
         study_name=loaded.spec.name,
         storage=make_storage(locations.storage, search, locations),
-        sampler=make_sampler(search, seed_offset),
+        sampler=make_sampler(search),
         pruner=make_pruner(search, loaded.spec.train.max_steps),
         directions=[o.direction for o in search.objectives],
         load_if_exists=True,
     )
+    seed = sampler_seed(search.sampler.seed, len(study.get_trials(deepcopy=False)), worker)
+    if seed != search.sampler.seed:
+        study.sampler = make_sampler(search, seed)
+    name_objectives(study, [o.metric for o in search.objectives])
+    return study
+
+
+def name_objectives(study: optuna.Study, metrics: list[str]) -> None:
+    """Name the study's values after its objectives' metrics, so that optuna-dashboard, Optuna's
+    plots and the report say ``val_loss`` instead of "Objective 0" (written once)."""
+    import warnings
+
+    if study.metric_names != metrics:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metrics)
+
+
+def require_devices(loaded: LoadedSpec) -> None:
+    """Refuse a spec whose ``train.device`` (as written or searched) this machine cannot run.
+
+    Raises:
+        SpecError: naming the file and ``train.device``, before any store or trial exists.
+    """
+    from framework.training.device import device_problem
+
+    devices = {loaded.spec.train.device}
+    searched = loaded.spec.search.space.get("train.device")
+    devices |= set(getattr(searched, "choices", ()))
+    for device in sorted(map(str, devices)):
+        problem = device_problem(device)
+        if problem:
+            raise SpecError(f"{device!r} cannot run here: {problem}; use `auto` (CUDA when "
+                            "present, else the CPU) or `cpu`", source=loaded.source,
+                            key="train.device")
+
+
+def with_threads(loaded: LoadedSpec, threads: int | None = None) -> LoadedSpec:
+    """``loaded`` with ``train.threads`` set when the spec leaves it unset.
+
+    The count is written into the spec that trials start from, so it is applied by the
+    training and logged as the ``train.threads`` param of every trial (values repeat exactly
+    only at the same thread count).
+
+    Args:
+        threads: the count to use; default: the cores free now (``default_threads``).
+    """
+    if loaded.spec.train.threads:
+        return loaded
+    from framework.training.device import default_threads
+
+    count = threads or default_threads()
+    raw = {**loaded.raw, "train": {**(loaded.raw.get("train") or {}), "threads": count}}
+    train = loaded.spec.train.model_copy(update={"threads": count})
+    return replace(loaded, raw=raw, spec=loaded.spec.model_copy(update={"train": train}))
 
 
 def next_move(study: optuna.Study, n_trials: int) -> str:
@@ -70,9 +146,7 @@ def next_move(study: optuna.Study, n_trials: int) -> str:
     if one of them dies, its trial is failed by heartbeat and queued again, and someone must run
     it. Dead workers' trials are looked for first.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    fail_stale_trials(study)
     trials = study.get_trials(deepcopy=False)
     finished = sum(t.state in FINISHED for t in trials)
     if finished >= n_trials:
@@ -84,21 +158,39 @@ def next_move(study: optuna.Study, n_trials: int) -> str:
 
 
 def run_study(loaded: LoadedSpec, locations: Locations, display: Any | None = None,
-              workers: int = 1, plugin_paths: tuple[str, ...] = ()) -> StudyOutcome:
+              workers: int = 1, plugin_paths: tuple[str, ...] = (),
+              continue_changed: bool = False, gpus: list[str] | None = None) -> StudyOutcome:
     """Optimise ``loaded`` until ``search.n_trials`` trials have finished.
 
     With ``workers > 1`` that many worker processes share the study (see ``workers.py``); all
     their trials nest under this invocation's parent run in MLflow.
+
+    Args:
+        continue_changed: continue the study even when ``loaded`` differs from the settings it
+            was run with (the change is recorded on the study and tagged on the parent run).
+        gpus: the GPUs the local workers share out, one each (default: every visible one).
+
+    Raises:
+        SpecError: before anything is created, when the device cannot run here or the spec
+            differs from the study's and ``continue_changed`` is false.
     """
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    require_devices(loaded)
+    tracker = Tracker(locations, timeout=loaded.spec.search.tracking_timeout)
+    tracker.check_reachable()  # a tracking server that does not answer: stop, creating nothing
     locations.prepare()
     spec = loaded.spec
     study = open_study(loaded, locations)
-    tracker = Tracker(locations, timeout=spec.search.tracking_timeout)
+    # Before any run is created: a changed spec must not start a parent run of the old study.
+    changed = fingerprint.check_continuation(study, loaded, continue_changed)
+    fingerprint.record(study, loaded, changed)
+    _show_finished(display, study, spec.search.n_trials)
     experiment_id = tracker.experiment_id(spec.name)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    parent = tracker.start_run(experiment_id, f"{spec.name}-{stamp}",
-                               {"dropout_lab.study": spec.name, "dropout_lab.role": "study"})
+    tags = {"dropout_lab.study": spec.name, "dropout_lab.role": "study", OWNER_TAG: worker_id()}
+    if changed:
+        tags["dropout_lab.continued_changed"] = fingerprint.describe(changed, len(changed))[:5000]
+    parent = tracker.start_run(experiment_id, f"{spec.name}-{stamp}", tags)
     tracker.log_params(parent, flatten(spec.model_dump(mode="json")))
     tracker.log_text(parent, loaded.to_yaml(), "study.yaml")
     study.set_user_attr("mlflow_experiment_id", experiment_id)
@@ -110,38 +202,56 @@ def run_study(loaded: LoadedSpec, locations: Locations, display: Any | None = No
         if workers > 1:
             from framework.tuning.workers import run_workers
 
-            outcome.worker_errors = run_workers(loaded, locations, parent, workers, plugin_paths)
+            outcome.worker_errors = run_workers(loaded, locations, parent, workers, plugin_paths,
+                                                gpus)
         else:
-            run_worker(loaded, locations, parent, display)
+            run_worker(loaded, locations, parent, display, tracker=tracker)
         met = outcome.budget_met(spec.search.n_trials)
         status = "FINISHED" if met or not outcome.worker_errors else "FAILED"
+        if outcome.nothing_finished(spec.search.n_trials):
+            status = "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        _log_best(tracker, parent, outcome)
-        tracker.end_run(parent, status)
+        _end_parent(tracker, parent, outcome, status)
     return outcome
 
 
 def run_worker(loaded: LoadedSpec, locations: Locations, parent_run_id: str,
                display: Any | None = None, threads: int | None = None,
-               seed_offset: int = 0) -> None:
+               worker: int = 0, continue_changed: bool = False,
+               tracker: Tracker | None = None) -> None:
     """Run trials of the study in this process until the budget is spent.
 
     A worker also stops after as many failed trials as the budget (a spec that cannot train
     would otherwise fail forever, since failures do not use up the budget).
-    """
-    if threads and not loaded.spec.train.threads:
-        import torch
 
-        torch.set_num_threads(threads)
+    Args:
+        threads: torch threads when ``train.threads`` is unset; default: the cores free now.
+        worker: this worker's index (or another number unique among the study's workers),
+            mixed into the sampler seed.
+        continue_changed: join even if the spec differs from the study's settings.
+        tracker: the caller's tracker (``run_study``'s), which then ends what this leaves open.
+
+    Raises:
+        SpecError: when the device cannot run here, or the spec differs from the study's.
+        TrackingUnavailable: when the tracking store does not answer at the start, or a trial
+            failed because it stayed unreachable (no further trial is started).
+    """
+    require_devices(loaded)
+    loaded = with_threads(loaded, threads)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     search = loaded.spec.search
-    study = open_study(loaded, locations, seed_offset)
-    tracker = Tracker(locations, timeout=search.tracking_timeout)
-    objective = Objective(loaded, tracker, tracker.experiment_id(loaded.spec.name),
-                          parent_run_id, display)
+    study = open_study(loaded, locations, worker)
+    fingerprint.record(study, loaded, fingerprint.check_continuation(study, loaded,
+                                                                      continue_changed))
+    own_tracker = tracker is None
+    tracker = tracker or Tracker(locations, timeout=search.tracking_timeout)
+    experiment_id = tracker.experiment_id(loaded.spec.name)
+    fail_stale_trials(study)  # first: a dead worker's trial must not keep its parent open
+    close_abandoned_runs(study, tracker, experiment_id)
+    objective = Objective(loaded, tracker, experiment_id, parent_run_id, display)
     callbacks = [] if display is None else [lambda _study, trial: display.trial_finished(trial)]
     failures = 0
     while failures < max(3, search.n_trials):
@@ -153,13 +263,35 @@ def run_worker(loaded: LoadedSpec, locations: Locations, parent_run_id: str,
             continue
         objective.budget_reached = False
         study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks)
+        if tracker.failure is not None:  # the store stayed away: the next trials would too
+            raise tracker.unavailable() if own_tracker else tracker.failure
         failures += objective.last_failed and not objective.budget_reached
+
+
+def _show_finished(display: Any | None, study: optuna.Study, n_trials: int) -> None:
+    """Tell a display that shows the budget how many trials earlier invocations finished."""
+    resume = getattr(display, "resume", None)  # the tuning layer's displays need not have it
+    if resume is not None:
+        resume(len(study.get_trials(deepcopy=False, states=FINISHED)), n_trials)
 
 
 def worker_id() -> str:
     import socket
 
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _end_parent(tracker: Tracker, parent: str, outcome: StudyOutcome, status: str) -> None:
+    """Log the best value and end the parent run.
+
+    Raises:
+        TrackingUnavailable: naming the runs left open, when the store does not answer.
+    """
+    try:
+        _log_best(tracker, parent, outcome)
+        tracker.end_run(parent, status)
+    except TrackingUnavailable:
+        raise tracker.unavailable() from None
 
 
 def _log_best(tracker: Tracker, parent: str, outcome: StudyOutcome) -> None:

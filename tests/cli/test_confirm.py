@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlflow import MlflowClient
+import mlflow.pytorch
 import optuna
 from optuna.trial import TrialState
 import pytest
+import torch
 
 from framework.config import load_spec
+from framework.data.base import Batch
+from framework.models.pruning import load_checkpoint
 from framework.tracking import Locations
+from framework.tracking.records import MODEL_URI_ATTR
 from framework.tuning.confirm import SEED_BASE
 from framework.tuning.confirm import run_confirmation
 from framework.tuning.study import run_study
@@ -114,3 +119,26 @@ def test_confirm_without_a_store_exits_2_and_creates_nothing(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "run the study first" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_the_best_confirmed_configuration_is_registered_and_its_model_loads_back(
+        confirmed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, locations, result = confirmed
+    client = MlflowClient(locations.tracking_uri)
+    [version] = client.search_model_versions("name = 'tiny'")
+    assert f"as 'tiny' version {version.version}" in result.stdout
+    study = optuna.load_study(study_name="tiny-confirm", storage=locations.storage)
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    means = {label: sum(t.value for t in trials if t.params["config"] == label) / 3
+             for label in ("top1", "baseline")}
+    label = min(means, key=means.get)
+    best = min((t for t in trials if t.params["config"] == label), key=lambda t: t.value)
+    assert version.tags["dropout_lab.config"] == label
+    assert version.run_id == best.user_attrs["mlflow_run_id"]
+    assert version.source == best.user_attrs[MODEL_URI_ATTR]  # the logged model of that run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", locations.tracking_uri)
+    loaded = mlflow.pytorch.load_model(f"models:/tiny/{version.version}")
+    best_pt = client.download_artifacts(version.run_id, "best.pt", str(tmp_path))
+    batch = Batch(torch.randint(0, 65, (2, 16), generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        assert torch.equal(loaded(batch).logits, load_checkpoint(Path(best_pt))(batch).logits)

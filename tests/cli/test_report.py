@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlflow import MlflowClient
+import optuna
+from optuna.trial import TrialState
 import pytest
 
 from framework.config import load_spec
 from framework.errors import SpecError
 from framework.reporting.browser import find_chromium
 from framework.reporting.browser import inspect_page
+from framework.reporting.figures import Series
 from framework.tracking import Locations
 from framework.tuning.confirm import arm_loaded
 from framework.tuning.confirm import plan_confirmation
@@ -18,6 +21,8 @@ from framework.tuning.confirm import run_confirmation
 from framework.tuning.study import run_study
 from tests.cli.test_cli import cli
 from tests.conftest import TINY_STUDY
+from tests.conftest import TinyRuns
+from tests.conftest import invoke
 from tests.conftest import write_study
 
 
@@ -69,9 +74,16 @@ def test_the_page_is_self_contained_and_logged_with_its_pngs(reported) -> None:
     assert "<script src" not in text and "<link" not in text and "@import" not in text
     assert text.count("Plotly.newPlot") >= 4
     figures = home / "reports" / "armed" / "figures"
-    expected = {"learning-curves.png", "rates.png", "search-plain-history.png",
+    expected = {"learning-curves.png", "search-plain-history.png",
                 "search-standard-history.png", "search-standard-parallel.png"}
     assert expected <= {p.name for p in figures.iterdir()}
+    # Standard dropout's rate never changes: no flat line plotted for it.
+    assert not (figures / "rates.png").exists()
+    # Each configuration's row links to its confirmation runs in the MLflow UI.
+    confirm = optuna.load_study(study_name="armed-confirm", storage=locations.storage)
+    for trial in confirm.get_trials(states=(TrialState.COMPLETE,)):
+        run_link = f'href="http://127.0.0.1:5000/#/runs/{trial.user_attrs["mlflow_run_id"]}"'
+        assert f'<a {run_link}>seed {trial.params["seed"]}</a>' in text
     assert all(p.read_bytes().startswith(PNG) for p in figures.iterdir())
     client = MlflowClient(locations.tracking_uri)
     experiment = client.get_experiment_by_name("armed")
@@ -113,3 +125,59 @@ def test_report_of_an_unknown_study_exits_2(reported, tmp_path: Path) -> None:
                  cwd=tmp_path)
     assert result.returncode == 2
     assert "no study named nobody" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def reported_twice(tiny_runs: TinyRuns):
+    """``report`` run twice on a searched study that has no confirmation."""
+    args = ("report", str(tiny_runs.files["searched"]), "--home", str(tiny_runs.home))
+    return tiny_runs, invoke(*args), invoke(*args)
+
+
+def test_without_confirmation_the_report_lists_every_trial_with_its_run(reported_twice) -> None:
+    tiny_runs, first, _ = reported_twice
+    assert first.exit_code == 0, first.output
+    page = (tiny_runs.home / "reports" / "searched" / "report.html").read_text()
+    study = optuna.load_study(study_name="searched", storage=tiny_runs.locations.storage)
+    assert len(study.trials) == 2
+    for trial in study.trials:
+        url = f"http://127.0.0.1:5000/#/runs/{trial.user_attrs['mlflow_run_id']}"
+        assert f'<td>{trial.number}</td><td>complete</td><td>{trial.value:.4f}</td>' in page
+        assert f'<a href="{url}">run</a>' in page
+        line = f"searched trial {trial.number}: complete  val_loss={trial.value:.4f}"
+        assert line in first.stdout and url in first.stdout
+    assert "dropout-lab ui searched --home " in page  # how to open the UI the links point into
+
+
+def test_too_few_trials_give_a_warning_instead_of_importances(reported_twice) -> None:
+    tiny_runs, first, _ = reported_twice
+    figures = tiny_runs.home / "reports" / "searched" / "figures"
+    assert "warning: searched: parameter importances: not drawn: 2 complete trials are too " \
+        "few" in first.stdout
+    assert "PED-ANOVA" in first.stdout
+    assert not (figures / "search-study-importances.png").exists()
+    assert (figures / "search-study-history.png").exists()
+    page = (tiny_runs.home / "reports" / "searched" / "report.html").read_text()
+    assert '<p class="warning">warning: not drawn: 2 complete trials' in page
+    # Each trial's standard dropout kept its rate: said, not plotted as flat lines.
+    assert "dropout rates that never change (not plotted)" in first.stdout
+    assert not (figures / "rates.png").exists()
+
+
+def test_each_report_updates_the_one_report_run_of_the_study(reported_twice) -> None:
+    tiny_runs, first, second = reported_twice
+    assert second.exit_code == 0, second.output
+    client = MlflowClient(tiny_runs.locations.tracking_uri)
+    experiment = client.get_experiment_by_name("searched")
+    runs = client.search_runs([experiment.experiment_id], "tags.dropout_lab.role = 'report'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert f"logged to MLflow run {runs[0].info.run_id}" in first.stdout
+    assert f"logged to MLflow run {runs[0].info.run_id}" in second.stdout
+    logged = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert {"report.html", "figures"} <= logged
+
+
+def test_a_rate_that_changes_is_plotted_and_a_constant_one_is_not() -> None:
+    assert Series("a", {0: {1: 0.1, 2: 0.1}, 1: {1: 0.1}}).constant() == 0.1
+    assert Series("b", {0: {1: 0.2, 2: 0.1}}).constant() is None
+    assert Series("c", {0: {1: 0.1}, 1: {1: 0.2}}).constant() is None

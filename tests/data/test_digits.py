@@ -34,7 +34,8 @@ def test_split_is_stratified_disjoint_and_fixed(digits: Digits) -> None:
 
 
 def test_info_and_scaled_inputs(digits: Digits) -> None:
-    assert digits.info == {"input_dim": 64, "input_shape": (8, 8), "num_classes": 10}
+    assert digits.info == {"input_dim": 64, "input_shape": (8, 8), "num_classes": 10,
+                           "train_size": len(digits.splits["train"][1])}
     inputs = digits.splits["train"][0]
     assert inputs.min() == 0.0 and inputs.max() == 1.0
     assert digits.final_splits == ("test",)

@@ -13,6 +13,7 @@ from framework.data.mnist import MNISTUnavailable
 from framework.data.mnist import read_idx
 from framework.data.mnist import write_idx
 from framework.data.specs import MNISTSpec
+from framework.errors import SpecError
 
 
 def write_mnist(folder: Path, n_train: int = 30, n_test: int = 10, gz: bool = True) -> dict:
@@ -34,7 +35,8 @@ def write_mnist(folder: Path, n_train: int = 30, n_test: int = 10, gz: bool = Tr
 def test_reads_a_folder_of_idx_files(tmp_path: Path, gz: bool) -> None:
     arrays = write_mnist(tmp_path, gz=gz)
     data = MNIST(MNISTSpec(path=str(tmp_path), download=False, val_size=5), None)
-    assert data.info == {"input_dim": 784, "input_shape": (28, 28), "num_classes": 10}
+    assert data.info == {"input_dim": 784, "input_shape": (28, 28), "num_classes": 10,
+                         "train_size": 25}
     train_x, train_y = data.splits["train"]
     assert train_x.shape == (25, 28, 28) and train_x.dtype == torch.float32
     assert torch.equal(train_y, torch.tensor(arrays["train-labels-idx1-ubyte"][:25]).long())
@@ -64,13 +66,35 @@ def test_offline_error_names_the_folder_and_the_files(tmp_path: Path,
 
     monkeypatch.setattr(mnist.urllib.request, "urlopen", offline)
     folder = tmp_path / "mnist"
+    monkeypatch.setattr(mnist, "DEFAULT_FOLDER", folder)  # only the default cache downloads
     with pytest.raises(MNISTUnavailable) as error:
-        MNIST(MNISTSpec(path=str(folder)), None)
+        MNIST(MNISTSpec(), None)
     message = str(error.value)
     assert str(folder) in message and "no network" in message
     assert all(f"{name}.gz" in message for name in mnist.FILES)
     with pytest.raises(MNISTUnavailable, match="download is off"):
-        MNIST(MNISTSpec(path=str(folder), download=False), None)
+        MNIST(MNISTSpec(download=False), None)
+
+
+def test_an_explicit_path_is_only_read_never_downloaded_into(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_download(url, timeout):
+        raise AssertionError(f"downloaded {url} into a folder the study named")
+
+    monkeypatch.setattr(mnist.urllib.request, "urlopen", no_download)
+    write_mnist(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    spec = MNISTSpec(path=str(tmp_path), val_size=5)  # download stays on: it must not matter
+    with pytest.raises(MNISTUnavailable) as error:
+        MNIST(spec, None)
+    message = str(error.value)
+    assert f"missing from {tmp_path}: t10k-labels-idx1-ubyte (" in message
+    assert "never downloaded into" in message
+    with pytest.raises(SpecError) as checked:  # the same, when the study is validated
+        spec.check(None)
+    assert checked.value.key == "data.path" and checked.value.message == message
+    assert not (tmp_path / "t10k-labels-idx1-ubyte.gz").exists()
 
 
 def test_download_keeps_only_files_with_the_published_checksum(
@@ -105,12 +129,13 @@ def test_download_keeps_only_files_with_the_published_checksum(
 
     monkeypatch.setattr(mnist.urllib.request, "urlopen", fake_urlopen)
     folder = tmp_path / "cache"
-    data = MNIST(MNISTSpec(path=str(folder), val_size=5), None)
+    monkeypatch.setattr(mnist, "DEFAULT_FOLDER", folder)
+    data = MNIST(MNISTSpec(val_size=5), None)
     assert len(data.splits["test"][1]) == 10
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.gz" for n in mnist.FILES)
     assert sum(url.startswith(mnist.MIRRORS[1]) for url in served) == 4
     served.clear()
-    MNIST(MNISTSpec(path=str(folder), val_size=5), None)
+    MNIST(MNISTSpec(val_size=5), None)
     assert served == [], "files already in the folder are not downloaded again"
 
 

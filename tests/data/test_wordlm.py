@@ -36,7 +36,7 @@ def test_reads_a_local_ptb_folder_as_contiguous_streams(tmp_path: Path) -> None:
     data = wordlm.WordLM(PTBSpec(path=str(tmp_path)), model())
     vocab = data.vocab
     assert "zebra" not in vocab and {"<eos>", "<unk>", "cat"} <= set(vocab)
-    assert data.info == {"vocab_size": len(vocab)}
+    assert data.info == {"vocab_size": len(vocab), "train_size": len(data.splits["train"])}
     words = [vocab[i] for i in data.splits["train"][:7].tolist()]
     assert words == ["the", "cat", "sat", "on", "the", "mat", "<eos>"]
     assert vocab[int(data.splits["val"][-4])] == "<unk>"  # zebra

@@ -131,6 +131,20 @@ def test_kept_units_are_scaled_and_eval_is_deterministic() -> None:
     assert torch.equal(layer(x)[0], layer(x)[0])
 
 
+def test_kept_units_are_scaled_by_h_over_k_so_the_mask_is_unbiased() -> None:
+    # H = 10, p = 0.25: round(2.5) = 2 units dropped, k = 8 kept; 1/(1-p) would give 1.333.
+    torch.manual_seed(8)
+    layer = LSTMLayer(D_IN, 10)
+    layer.structured_p, layer.structured_recurrent = 0.25, False
+    x = torch.randn(T, B, D_IN)
+    kept = draw_kept(T, 10, 0.25, True)
+    assert kept.size(1) == 8
+    masked, _ = layer.train()(x, kept=kept)
+    plain, _ = layer.eval()(x)
+    # E[mask * scale] = (k / H) * (H / k) = 1 per unit: the masked output is unbiased.
+    torch.testing.assert_close(masked, plain * kept_to_mask(kept, 10)[:, None] * 1.25)
+
+
 def test_recurrent_site_with_standard_dropout_uses_per_element_masks() -> None:
     torch.manual_seed(7)
     layer = LSTMLayer(D_IN, H).train()

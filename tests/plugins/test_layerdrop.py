@@ -190,3 +190,86 @@ def test_after_training_sweeps_every_depth_and_writes_table_and_plot(tmp_path: P
     pruned = load_checkpoint(tmp_path / "pruned.pt", info={"vocab_size": 11})
     assert pruned.spec.n_layer == 2
     assert pruned(b).loss.item() == pytest.approx(metrics["val_loss_depth_2"], abs=1e-6)
+
+
+def lstm_lm(n_layer: int = 3, width: int = 16):
+    from framework.models.lstm_lm import LSTMLM
+    from framework.models.specs import LSTMLMSpec
+
+    torch.manual_seed(0)
+    spec = LSTMLMSpec(n_layer=n_layer, n_embd=width, n_hidden=width, block_size=8)
+    return LSTMLM(spec, {"vocab_size": 11})
+
+
+def test_lstm_states_are_carried_per_layer_and_a_skipped_layer_keeps_its_own() -> None:
+    model = lstm_lm()
+    LayerDrop(LayerDropConfig(p=0.5)).attach(model)
+    model.train()
+    previous = [None] * 3
+    for step in range(30):
+        model(batch(step))
+        kept = model.layers.last_kept
+        for i in range(3):
+            if i not in kept:  # not run: its carried state passes through unchanged
+                assert model.state[i] is previous[i] or torch.equal(
+                    model.state[i][0], previous[i][0])
+        previous = list(model.state)
+    assert all(s is not None for s in model.state)
+
+
+def test_a_step_that_skips_every_lstm_layer_is_followed_by_a_normal_step() -> None:
+    model = lstm_lm()
+    LayerDrop(LayerDropConfig(p=1.0)).attach(model)
+    model.train()(batch(1))
+    assert model.layers.last_kept == [] and model.state == [None, None, None]
+    model.layers.rates = [0.0, 0.0, 0.0]
+    out = model(batch(2))
+    assert model.layers.last_kept == [0, 1, 2] and torch.isfinite(out.loss)
+
+
+def test_mlp_layerdrop_skips_only_layers_of_equal_width() -> None:
+    from framework.models.mlp import MLP
+    from framework.models.specs import MLPSpec
+
+    torch.manual_seed(0)
+    model = MLP(MLPSpec(hidden=[16, 16, 16, 8]), {"input_dim": 5, "num_classes": 3})
+    strategy = LayerDrop(LayerDropConfig(p=0.9, sweep=[]))
+    strategy.attach(model)
+    assert model.layers.rates == [0.0, 0.9, 0.9, 0.0]  # 5->16 and 16->8 always run
+    model.train()
+    x = Batch(torch.randn(4, 5), torch.randint(0, 3, (4,)))
+    patterns = set()
+    for _ in range(30):
+        assert torch.isfinite(model(x).loss)
+        patterns.add(tuple(model.layers.last_kept))
+        assert {0, 3} <= set(model.layers.last_kept)
+    assert len(patterns) > 1
+    assert strategy.inference_layers(4) is None
+    pruned = LayerDrop(LayerDropConfig(p=0.5, inference_depth=2, prune="last"))
+    pruned.fixed = strategy.fixed
+    assert pruned.inference_layers(4) == [0, 3]
+
+
+def test_lr_drop_layers_are_the_models_own_under_layerdrop() -> None:
+    from framework.strategies.stack import StrategyStack
+    from plugins.lr_drop import LRDropConfig
+    from plugins.standard import StandardConfig
+
+    model = gpt(n_layer=4)
+    stack = StrategyStack.from_configs([StandardConfig(p=0.1), LayerDropConfig(p=0.5),
+                                        LRDropConfig(alpha=0.0, beta=1.0, gamma=0.0,
+                                                     top_layers=1)])
+    stack.attach(model)
+    seen = []
+    top = model.layers[3]
+    top.register_forward_hook(lambda m, a, out: seen.append(out[0]))
+    for step in range(20):
+        seen.clear()
+        terms = stack.compute_loss(model.train(), batch(step)).terms
+        if 3 in model.layers.last_kept:
+            # The top layer ran: the term is its distance, whatever else was skipped.
+            first, second = seen[0].chunk(2)
+            expected = (first - second).pow(2).mean()
+            assert terms["hidden"].item() == pytest.approx(expected.item(), rel=1e-5)
+        else:
+            assert terms["hidden"].item() == 0.0  # skipped in both copies: it adds nothing

@@ -32,7 +32,7 @@ def test_dropout_off_makes_every_term_exactly_zero(hidden: str, attention: str) 
     assert {"ce", "kl", "hidden", "attention"} == set(result.terms)
     for name in ("kl", "hidden", "attention"):
         assert result.terms[name].item() == 0.0, name
-    assert result.loss.item() == pytest.approx(model(batch).loss.item(), rel=1e-6)
+    assert result.loss.item() == pytest.approx(2 * model(batch).loss.item(), rel=1e-6)
 
 
 def test_dropout_on_makes_every_term_positive_and_the_loss_their_weighted_sum() -> None:
@@ -41,7 +41,8 @@ def test_dropout_on_makes_every_term_positive_and_the_loss_their_weighted_sum() 
     result = LRDrop(config).compute_loss(model, padded_batch())
     terms = result.terms
     assert all(terms[name].item() > 0 for name in ("kl", "hidden", "attention"))
-    expected = terms["ce"] + 0.5 * terms["kl"] + 2.0 * terms["hidden"] + 3.0 * terms["attention"]
+    expected = (2 * terms["ce"] + 0.5 * terms["kl"] + 2.0 * terms["hidden"]
+                + 3.0 * terms["attention"])
     assert result.loss.item() == pytest.approx(expected.item(), rel=1e-6)
     result.loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

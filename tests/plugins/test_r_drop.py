@@ -89,7 +89,9 @@ def test_dropout_off_gives_identical_halves_and_a_zero_kl() -> None:
     assert torch.equal(*halves(logits))
     result = RDrop(RDropConfig(alpha=1.0)).compute_loss(model, batch)
     assert result.terms["kl"].item() == 0.0
-    assert result.loss.item() == pytest.approx(model(batch).loss.item(), rel=1e-6)
+    # CE_1 + CE_2 (the paper's eq. 3); ``ce`` logs their mean, comparable to one pass's loss.
+    assert result.terms["ce"].item() == pytest.approx(model(batch).loss.item(), rel=1e-6)
+    assert result.loss.item() == pytest.approx(2 * model(batch).loss.item(), rel=1e-6)
 
 
 def test_dropout_on_gives_a_positive_kl_and_gradients_through_both_halves() -> None:
@@ -97,9 +99,20 @@ def test_dropout_on_gives_a_positive_kl_and_gradients_through_both_halves() -> N
     result = RDrop(RDropConfig(alpha=2.0)).compute_loss(model, batch)
     assert result.terms["kl"].item() > 0
     assert result.loss.item() == pytest.approx(
-        (result.terms["ce"] + 2.0 * result.terms["kl"]).item(), rel=1e-6)
+        (2 * result.terms["ce"] + 2.0 * result.terms["kl"]).item(), rel=1e-6)
     result.loss.backward()
     assert model.tok_emb.weight.grad.abs().sum() > 0
+
+
+def test_ce_mean_is_the_documented_alternative_to_the_papers_sum() -> None:
+    batch = padded_batch()
+    torch.manual_seed(3)
+    summed = RDrop(RDropConfig(alpha=1.0)).compute_loss(encoder(p=0.3), batch)
+    torch.manual_seed(3)
+    averaged = RDrop(RDropConfig(alpha=1.0, ce="mean")).compute_loss(encoder(p=0.3), batch)
+    assert summed.terms["kl"].item() == pytest.approx(averaged.terms["kl"].item(), rel=1e-6)
+    assert summed.loss.item() - averaged.loss.item() == pytest.approx(
+        averaged.terms["ce"].item(), rel=1e-5)
 
 
 def test_symmetric_kl_is_symmetric_non_negative_and_zero_only_when_equal() -> None:

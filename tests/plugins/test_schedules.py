@@ -47,16 +47,19 @@ def batch() -> Batch:
 
 @pytest.mark.parametrize(("strategy", "step", "total", "expected"), [
     (LinearDecay(LinearDecayConfig(p_start=0.2, p_end=0.0)), 0, 1000, 0.2),
-    (LinearDecay(LinearDecayConfig(p_start=0.2, p_end=0.0)), 250, 1000, 0.15),
-    (LinearDecay(LinearDecayConfig(p_start=0.2, p_end=0.05, decay_steps=100)), 50, 1000, 0.125),
+    (LinearDecay(LinearDecayConfig(p_start=0.2, p_end=0.0)), 250, 1001, 0.15),
+    (LinearDecay(LinearDecayConfig(p_start=0.2, p_end=0.0)), 999, 1000, 0.0),  # the last step
+    (LinearDecay(LinearDecayConfig(p_start=0.2, p_end=0.05, decay_steps=101)), 50, 1000, 0.125),
+    (LinearDecay(LinearDecayConfig(p_start=0.2, p_end=0.05, decay_steps=100)), 99, 1000, 0.05),
     (LinearDecay(LinearDecayConfig(p_start=0.2, p_end=0.05, decay_steps=100)), 700, 1000, 0.05),
-    (LinearDecay(LinearDecayConfig(p_start=0.0, p_end=0.4)), 500, 1000, 0.2),
+    (LinearDecay(LinearDecayConfig(p_start=0.0, p_end=0.4)), 500, 1001, 0.2),
     (ExpDecay(ExpDecayConfig(p_start=0.3, rate=0.01)), 100, 1000, 0.3 * math.exp(-1.0)),
     (ExpDecay(ExpDecayConfig(p_start=0.3, rate=0.01, p_end=0.2)), 100, 1000, 0.2),
     (ExpDecay(ExpDecayConfig(p_start=0.2)), 500, 2000, 0.2 * math.exp(-4.0 * 500 / 2000)),
     (Cosine(CosineConfig(p_start=0.2, p_end=0.0)), 0, 1000, 0.2),
-    (Cosine(CosineConfig(p_start=0.2, p_end=0.0)), 500, 1000, 0.1),
-    (Cosine(CosineConfig(p_start=0.2, p_end=0.0)), 250, 1000, 0.1 * (1 + math.cos(math.pi / 4))),
+    (Cosine(CosineConfig(p_start=0.2, p_end=0.0)), 500, 1001, 0.1),
+    (Cosine(CosineConfig(p_start=0.2, p_end=0.0)), 250, 1001, 0.1 * (1 + math.cos(math.pi / 4))),
+    (Cosine(CosineConfig(p_start=0.2, p_end=0.05)), 999, 1000, 0.05),  # the last step
     (Cosine(CosineConfig(p_start=0.3, p_end=0.1, decay_steps=10)), 20, 1000, 0.1),
     (Step(StepConfig(milestones=[10, 20], values=[0.3, 0.2, 0.0])), 9, 100, 0.3),
     (Step(StepConfig(milestones=[10, 20], values=[0.3, 0.2, 0.0])), 10, 100, 0.2),
@@ -92,6 +95,20 @@ def test_val_loss_adaptive_moves_down_on_improvement_and_up_otherwise() -> None:
     assert rates == pytest.approx([0.05, 0.0, 0.05, 0.1, 0.15, 0.2, 0.15, 0.1, 0.05, 0.0])
     assert rates[-1] == 0.0  # exactly 0, so the sites skip the op
     assert {site.p for site in strategy.sites} == {0.0}
+
+
+def test_val_loss_adaptive_counts_small_gains_once_they_add_up_to_min_delta() -> None:
+    config = ValLossAdaptiveConfig(p_start=0.2, delta=0.05, p_min=0.0, p_max=0.3, min_delta=0.01)
+    strategy = ValLossAdaptive(config)
+    strategy.attach(gpt())
+    rates = []
+    # Improving by 0.006 per evaluation: each gain is below min_delta, but every second one
+    # brings the loss 0.012 below the last counted best, which counts as an improvement.
+    for loss in [3.0, 2.994, 2.988, 2.982, 2.976, 2.970, 2.964]:
+        strategy.on_eval(0, {"val_loss": loss})
+        rates.append(strategy.current)
+    assert rates == pytest.approx([0.15, 0.2, 0.15, 0.2, 0.15, 0.2, 0.15])
+    assert strategy.best == pytest.approx(2.964)
 
 
 def test_val_loss_adaptive_resumes_from_its_state() -> None:
@@ -132,7 +149,7 @@ def test_a_targeted_kind_changes_while_the_others_keep_their_rate() -> None:
     ])
     stack.attach(model)
     for step, expected in [(0, 0.2), (5, 0.1), (10, 0.0)]:
-        stack.on_step(step, 10)
+        stack.on_step(step, 11)
         assert [s.p for s in find_sites(model, ["residual"])] == pytest.approx([expected] * 4)
         assert {s.p for s in find_sites(model, ["embedding", "attention"])} == {0.1}
     assert stack.log_values() == {"rate/residual": 0.0, "rate/attention": 0.1,
@@ -158,7 +175,7 @@ def test_sdpa_gets_the_scheduled_rate_and_zero_skips_dropout(
     model = gpt().train()
     strategy = Cosine(CosineConfig(p_start=0.2, p_end=0.0))
     strategy.attach(model)
-    strategy.on_step(50, 100)
+    strategy.on_step(50, 101)
     model(batch())
     assert sdpa_rates == pytest.approx([0.1, 0.1])  # one per layer
     assert dropout_calls == pytest.approx([0.1] * 5)  # embedding + 2 residual sites per layer
@@ -209,8 +226,8 @@ def test_a_study_of_schedules_runs_and_logs_rates_and_plots(tmp_path: Path, loca
         return [m.value for m in sorted(client.get_metric_history(run_id, key),
                                         key=lambda m: m.step)]
 
-    # Logged at the evaluations after steps 3 and 6: the rates of steps 2 and 5 of 6.
-    assert logged("rate/residual") == pytest.approx([0.3 * (1 - 2 / 6), 0.3 * (1 - 5 / 6)])
+    # Logged at the evaluations after steps 3 and 6: the rates of steps 2 and 5 (the last) of 6.
+    assert logged("rate/residual") == pytest.approx([0.3 * (1 - 2 / 5), 0.0])
     adaptive = logged("rate/attention")
     assert adaptive == logged("rate/embedding")
     assert adaptive[0] == pytest.approx(0.1)  # no evaluation has moved it yet

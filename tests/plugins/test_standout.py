@@ -190,23 +190,23 @@ def test_digits_study_runs_end_to_end_in_a_short_configuration(locations) -> Non
     import optuna
 
     from framework.config import load_spec
-    from framework.reporting.compare import summarize
-    from framework.tuning.study import run_study
+    from framework.tuning.confirm import run_arms
     from tests.conftest import ROOT
 
     loaded = load_spec(ROOT / "studies" / "standout_digits.yaml", [
         "model.hidden=[64]", "train.max_steps=120", "train.warmup_steps=5", "train.eval_every=40",
-        "search.space.seed={type: categorical, choices: [0]}", "search.n_trials=3"])
-    outcome = run_study(loaded, locations)
-    trials = outcome.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert sorted(t.params["dropout.0"] for t in trials) == ["dropout_0.5", "none", "standout"]
-    for trial in trials:
+        "arms.standout.search.n_trials=1", "arms.standard.search.n_trials=1"])
+    run_arms(loaded, locations)  # one trial of each arm: standout, standard dropout, none
+    trials = {arm: optuna.load_study(study_name=f"standout_digits.{arm}",
+                                     storage=locations.storage).get_trials()
+              for arm in ("standout", "standard", "none")}
+    for arm_trials in trials.values():
+        (trial,) = arm_trials
+        assert trial.state == optuna.trial.TrialState.COMPLETE
         assert 0.0 <= trial.user_attrs["test_error"] < 0.4  # 10 classes: chance is 0.9
         assert trial.user_attrs["test_error"] == pytest.approx(
             1 - trial.user_attrs["test_accuracy"])
-    groups = summarize(trials, ["dropout.0"], ["test_error"])
-    assert {g.key for g in groups} == {("none",), ("dropout_0.5",), ("standout",)}
-    standout = next(t for t in trials if t.params["dropout.0"] == "standout")
+    standout = trials["standout"][0]
     run = MlflowClient(locations.tracking_uri).get_run(standout.user_attrs["mlflow_run_id"])
     assert 0.0 < run.data.metrics["keep/hidden.0"] < 1.0
     assert "final/test_error" in run.data.metrics

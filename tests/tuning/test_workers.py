@@ -20,7 +20,7 @@ from tests.conftest import TINY_STUDY
 from tests.conftest import write_study
 
 
-POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"  # the README's form: psycopg 3
 MARIADB = "mysql+pymysql://root@127.0.0.1:3306/test"
 
 
@@ -150,11 +150,16 @@ def test_a_killed_worker_is_retried_elsewhere_and_resumes_from_its_checkpoint(
             if len(trial.intermediate_values) >= 2 and "worker" in trial.user_attrs:
                 victim = trial
                 break
-    assert victim is not None, "no trial reached a checkpoint"
+    if victim is None:
+        process.kill()
+        out, err = process.communicate(timeout=60)
+        raise AssertionError(f"no trial reached a checkpoint (exit {process.returncode}):\n"
+                             f"{out[-2000:]}\n{err[-2000:]}")
     os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err
     assert "workers exited with an error" in err
+    assert "Downloading artifacts" not in out + err, "MLflow's progress bar stays off"
 
     study = optuna.load_study(study_name="killed", storage=storage)
     killed = study.trials[victim.number]

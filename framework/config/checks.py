@@ -1,0 +1,111 @@
+"""Checks of a whole study that no single field's schema can make, run before anything exists.
+
+Each refuses what would otherwise fail every trial of a study that validated: a number that is
+not finite, a dataset file that is not there or a split too short for the model's windows (the
+dataset config's own ``check``), and a model that cannot fit in this machine's memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from framework.config.errors import format_loc
+from framework.errors import SpecError
+from framework.models.memory import MemoryEstimate
+
+
+def check_finite(tree: Any) -> None:
+    """Refuse ``inf`` and ``nan`` anywhere in a spec (plain data or a validated dump).
+
+    Raises:
+        SpecError: naming the first key that holds one.
+    """
+    for loc, value in _leaves(tree, []):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"{value} is not a finite number (every number in a study must be)",
+                            key=format_loc(loc))
+
+
+def check_study(spec: Any) -> None:
+    """Everything about a validated study that can be known wrong now, not in every trial.
+
+    Raises:
+        SpecError: naming the key at fault.
+    """
+    # pydantic turns strings such as "inf" into floats, so look again after validation.
+    check_finite(spec.model_dump(mode="python"))
+    data_check = getattr(spec.data, "check", None)
+    if data_check is not None:
+        data_check(spec)
+    check_memory(spec)
+
+
+def _leaves(tree: Any, loc: list[Any]) -> Iterator[tuple[list[Any], Any]]:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, [*loc, key])
+    elif isinstance(tree, list | tuple):
+        for index, value in enumerate(tree):
+            yield from _leaves(value, [*loc, index])
+    else:
+        yield loc, tree
+
+
+def check_memory(spec: Any, available: int | None = None) -> None:
+    """Refuse a model whose training cannot fit in memory, with the figures.
+
+    Args:
+        available: bytes to compare with; default: this machine's memory.
+
+    Raises:
+        SpecError: naming ``model`` when the parameters alone do not fit, else
+            ``train.batch_size``.
+    """
+    estimate = estimate_memory(spec)
+    available = available or machine_memory()
+    if estimate is None or available is None or estimate.total_bytes <= available:
+        return
+    key = "model" if estimate.parameter_bytes > available else "train.batch_size"
+    raise SpecError(
+        f"training needs at least {_size(estimate.total_bytes)}, more than this machine's "
+        f"{_size(available)} of memory: {estimate.parameters:,} parameters take "
+        f"{_size(estimate.parameter_bytes)} (float32 weights, gradients and AdamW's two "
+        f"moments) and the activations of a batch of {estimate.batch} about "
+        f"{_size(estimate.activation_bytes)}; make the model or the batch smaller", key=key)
+
+
+def estimate_memory(spec: Any) -> MemoryEstimate | None:
+    """The model's own lower bound (its spec's ``memory_estimate``); None if it gives none."""
+    estimate = getattr(spec.model, "memory_estimate", None)
+    if estimate is None:
+        return None
+    hint = getattr(spec.data, "info_hint", None)
+    info = hint() if hint is not None else {}
+    block = getattr(spec.data, "block_size", None) or getattr(spec.model, "block_size", 1)
+    return estimate(info, spec.train.batch_size, block)
+
+
+def machine_memory() -> int | None:
+    """Physical memory, or the cgroup's limit when lower (a container); None if unknown."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
+
+
+def _size(n_bytes: float) -> str:
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    power = 0
+    while n_bytes >= 1024 and power < len(units) - 1:
+        n_bytes /= 1024
+        power += 1
+    return f"{n_bytes:,.1f} {units[power]}"

@@ -1,0 +1,1 @@
+"""What plugin authors test with: the strategy contract suite and small stand-in models."""

@@ -1,0 +1,181 @@
+"""Input that can only fail is refused before anything exists: one line, exit 2, no traceback.
+
+Each case runs ``dropout-lab run`` as a person would, with ``--home`` in a fresh folder, and checks
+the message names the file and the key, and that neither the home nor anything else was created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import os
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+
+from framework.data.mnist import write_idx
+from tests.conftest import TINY_STUDY
+from tests.conftest import write_study
+
+
+MNIST_STUDY = """
+name: digits-from-a-folder
+model: {{name: mlp, hidden: [8]}}
+data: {{name: mnist, path: {path}}}
+train: {{max_steps: 2, batch_size: 4, eval_every: 2, eval_batches: 1, warmup_steps: 0}}
+"""
+
+DUPLICATE_PLUGIN = '''
+from typing import Literal
+
+from framework.config.base import Section
+from framework.registry import strategies
+
+
+class Mine(Section):
+    name: Literal["standard"] = "standard"
+
+
+strategies.add("standard", config=Mine, target="mine:Mine")
+'''
+
+
+def run_refused(tmp_path: Path, study: Path, *overrides: str) -> str:
+    """``run`` the study; assert the refusal contract and return stderr."""
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "COLUMNS": "300"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "framework.cli", "run", str(study), *overrides,
+         "--home", str(home)],
+        cwd=work, capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and str(study) in result.stderr
+    assert not home.exists() and list(work.iterdir()) == [], "nothing may be created"
+    return result.stderr
+
+
+def tiny(tmp_path: Path) -> Path:
+    (tmp_path / "in").mkdir(exist_ok=True)
+    return write_study(tmp_path / "in", TINY_STUDY.format(name="tiny"))
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "fragment"),
+    [
+        ("train.lr=.inf", "train.lr", "inf is not a finite number"),
+        ("train.lr=inf", "train.lr", "not a finite number"),  # a string pydantic reads as inf
+        ("search.space.dropout\\.0\\.p.high=.nan", "search.space['dropout.0.p'].high",
+         "nan is not a finite number"),
+        ("data.path=missing.txt", "data.path", "missing.txt does not exist"),
+        ("model.block_size=200000", "model.block_size",
+         "val split of the bundled Tiny Shakespeare has 111,540 characters"),
+        ("model.n_embd=1000000", "model", "12,000,081,000,000 parameters"),
+        ("train.batch_size=100000000", "train.batch_size", "activations of a batch"),
+        ("search.space.model\\.n_embd={type: int, low: 16, high: 2000000, step: 16}",
+         "search.space['model.n_embd'] = 2000000", "more than this machine's"),
+        ("search.space.dropout\\.0\\.p.type=flaot", "search.space['dropout.0.p']",
+         "unknown parameter type 'flaot'; known: float, int, categorical, choice; "
+         "did you mean 'float'?"),
+    ],
+)
+def test_what_would_fail_every_trial_is_refused_at_validation(
+    tmp_path: Path, override: str, key: str, fragment: str
+) -> None:
+    err = run_refused(tmp_path, tiny(tmp_path), override)
+    assert f": {key}: " in err and fragment in err, err
+
+
+def test_a_block_longer_than_a_given_files_split_is_refused(tmp_path: Path) -> None:
+    text = tmp_path / "in" / "short.txt"
+    text.parent.mkdir()
+    text.write_text("to be or not to be " * 30)  # 570 characters: the val split has 57
+    study = write_study(tmp_path / "in", TINY_STUDY.format(name="tiny"))
+    err = run_refused(tmp_path, study, f"data.path={text}", "model.block_size=64")
+    assert ": model.block_size: the val split of " in err and "has 57 characters" in err
+
+
+def test_mnist_with_a_path_names_the_missing_files_and_downloads_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "in" / "mnist"
+    folder.mkdir(parents=True)
+    write_idx(folder / "train-images-idx3-ubyte.gz", [[[0] * 28] * 28])
+    write_idx(folder / "train-labels-idx1-ubyte", [0])
+    study = write_study(tmp_path / "in", MNIST_STUDY.format(path=folder))
+    err = run_refused(tmp_path, study)
+    assert ": data.path: MNIST files missing from " in err
+    assert "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte" in err
+    assert "train-images" not in err.split("missing from")[1].split("(")[0]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte"], "nothing downloaded there"
+
+
+def _not_python(folder: Path) -> str:
+    notes = folder / "notes.txt"
+    notes.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    return str(notes)
+
+
+def _duplicate(folder: Path) -> str:
+    plugin = folder / "mine.py"
+    plugin.write_text(DUPLICATE_PLUGIN)
+    return str(plugin)
+
+
+def _exits(folder: Path) -> str:
+    plugin = folder / "quits.py"
+    plugin.write_text("import sys\n\nsys.exit(0)\n")
+    return str(plugin)
+
+
+@pytest.mark.parametrize(
+    ("make_plugin", "fragment"),
+    [
+        (_not_python, "is not a .py file or a folder of them"),
+        (_duplicate, "strategy 'standard' is already registered (from builtin)"),
+        (_exits, "it called sys.exit(0) while being imported"),
+    ],
+    ids=["not-python", "duplicate-builtin-name", "sys-exit"],
+)
+def test_a_bad_plugin_is_refused_naming_its_file(
+    tmp_path: Path, make_plugin: Callable[[Path], str], fragment: str
+) -> None:
+    study = tiny(tmp_path)
+    plugin = make_plugin(study.parent)
+    with study.open("a") as f:
+        f.write(f"plugins: [{plugin}]\n")
+    err = run_refused(tmp_path, study)
+    assert ": plugins[0]: " in err and fragment in err, err
+    if plugin.endswith(".py"):
+        assert f"plugin file {plugin}" in err
+
+
+def test_a_binary_file_as_the_study_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    study = tmp_path / "in" / "model.pt"
+    study.write_bytes(bytes(range(128, 256)) * 8)
+    err = run_refused(tmp_path, study)
+    assert "not a UTF-8 text file" in err
+
+
+def test_a_huge_study_file_is_refused_for_its_size_not_for_aliases(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    study = tmp_path / "in" / "huge.yaml"
+    line = "  - {a: 1, b: [1, 2, 3]}\n"
+    study.write_text("name: huge\nrows:\n" + line * (7_000_000 // len(line)))
+    err = run_refused(tmp_path, study)
+    assert "6.7 MiB; a study file may be at most 1 MiB" in err
+    assert "alias" not in err
+
+
+def test_an_ordinary_file_with_many_nodes_is_read(tmp_path: Path) -> None:
+    """Over OmegaConf's default limit of 10,000 nodes, without a single alias."""
+    (tmp_path / "in").mkdir()
+    rows = "".join(f"  k{i}: [{i}, {i + 1}]\n" for i in range(3000))  # 12,000 nodes
+    study = write_study(tmp_path / "in", TINY_STUDY.format(name="tiny") + "extra:\n" + rows)
+    err = run_refused(tmp_path, study)
+    assert ": extra: unknown key" in err and "alias" not in err

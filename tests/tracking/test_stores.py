@@ -1,0 +1,82 @@
+"""The stores behind a run: database drivers, and stores created by invocations racing."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from pathlib import Path
+import uuid
+
+from mlflow import MlflowClient
+import optuna
+from optuna.trial import TrialState
+import pytest
+
+from framework.errors import SpecError
+from framework.tracking import Locations
+from tests.conftest import TINY_STUDY
+from tests.conftest import write_study
+from tests.tuning.test_workers import reachable
+from tests.tuning.test_workers import run_cli
+
+
+@pytest.mark.slow
+def test_two_runs_started_together_on_a_fresh_home_both_finish(tmp_path: Path) -> None:
+    study = write_study(tmp_path, TINY_STUDY.format(name="race"))
+    home = tmp_path / "fresh-home"
+    processes = [run_cli(["run", str(study), "search.n_trials=2", "--home", str(home)],
+                         cwd=tmp_path) for _ in range(2)]
+    results = [(p.wait(timeout=600), *p.communicate()) for p in processes]
+    for code, _out, err in results:
+        assert code == 0, err
+        assert "already exists" not in err and "Traceback" not in err
+    study_ = optuna.load_study(study_name="race", storage=f"sqlite:///{home / 'optuna.db'}")
+    finished = study_.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(finished) == 2, "the two invocations share one budget"
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    experiments = [e for e in client.search_experiments() if e.name == "race"]
+    assert len(experiments) == 1
+    parents = client.search_runs([experiments[0].experiment_id],
+                                 "tags.dropout_lab.role = 'study'")
+    assert sorted(r.info.status for r in parents) == ["FINISHED", "FINISHED"]
+
+
+def test_a_missing_database_driver_is_one_clear_error_naming_the_package(tmp_path: Path) -> None:
+    study = write_study(tmp_path, TINY_STUDY.format(name="driver"))
+    # pg8000 is a PostgreSQL driver SQLAlchemy knows but the project does not install.
+    if importlib.util.find_spec("pg8000") is not None:
+        pytest.skip("pg8000 is installed here, so its URL cannot stand for a missing driver")
+    url = "postgresql+pg8000://postgres:pw@127.0.0.1:5432/test"
+    process = run_cli(["run", str(study), "--storage", url], cwd=tmp_path)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 2, err
+    assert "Traceback" not in err
+    assert err.startswith("error: --storage: ") and "pip install 'pg8000'" in err
+    assert "pw@" not in out + err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"], "nothing created"
+    # The tracking URI goes through the same check (in-process: no second interpreter).
+    with pytest.raises(SpecError, match="pip install 'pg8000'") as error:
+        Locations.resolve(tmp_path / "home", tracking_uri=url)
+    assert error.value.key == "--tracking-uri"
+
+
+@pytest.mark.slow
+@pytest.mark.db
+def test_the_readme_postgresql_url_runs_a_study(tmp_path: Path) -> None:
+    url = "postgresql://postgres@127.0.0.1:5432/test"  # as the README writes it: no +driver
+    reason = reachable(url)
+    if reason:
+        pytest.skip(reason)
+    name = f"readme-url-{uuid.uuid4().hex[:8]}"
+    study = write_study(tmp_path, TINY_STUDY.format(name=name))
+    try:
+        process = run_cli(["run", str(study), "search.n_trials=1", "--storage", url],
+                          cwd=tmp_path)
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err
+        trials = optuna.load_study(study_name=name, storage=url).get_trials()
+        assert [t.state for t in trials] == [TrialState.COMPLETE]
+    finally:
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=url)
