@@ -33,33 +33,41 @@ class StrategyIncompatible(RuntimeError):
     is checked only here, when the strategy attaches)."""
 
 
-class DropoutSite(nn.Module):
-    """A place where dropout may happen; rate 0 (the default) costs nothing."""
+class RatedModule(nn.Module):
+    """A module with a drop rate ``p`` that strategies set: dropout sites and residual branches.
+
+    The rate is also held in a 0-d tensor (``rate``): a compiled graph reads it as an input, so a
+    schedule that changes it every step does not recompile the graph (a float would be its
+    constant). Only whether it is 0 (``active``) specialises a graph: at most two graphs.
+    """
 
     def __init__(self, kind: str, p: float = 0.0):
         super().__init__()
-        # The rate as a tensor too: a compiled graph reads it as an input, so a schedule that
-        # changes it every step does not recompile the graph (a float would be its constant).
         self.register_buffer("rate", torch.zeros(()), persistent=False)
         self.kind = kind
         self.p = float(p)
-        self.original_p = float(p)
-        """The rate the site was built with, kept while no strategy claims it."""
         self.owner: str | None = None
-        self.op: nn.Module | None = None
 
     @property
     def p(self) -> float:
-        """The dropout rate; setting it also sets :attr:`rate` and :attr:`active`."""
+        """The drop rate; setting it also sets :attr:`rate` and :attr:`active`."""
         return self._p
 
     @p.setter
     def p(self, value: float) -> None:
         self._p = float(value)
-        # Whether the op runs in training: the one fact about the rate that a compiled graph is
-        # specialised on (so at most two graphs, p > 0 and p = 0).
         self.active = self._p > 0.0
         self.rate.fill_(self._p)
+
+
+class DropoutSite(RatedModule):
+    """A place where dropout may happen; rate 0 (the default) costs nothing."""
+
+    def __init__(self, kind: str, p: float = 0.0):
+        super().__init__(kind, p)
+        self.original_p = float(p)
+        """The rate the site was built with, kept while no strategy claims it."""
+        self.op: nn.Module | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Sites pickled before the rate became a property hold it as a plain attribute.
@@ -152,34 +160,15 @@ def claim_sites(model: nn.Module, kinds: Iterable[str], owner: str) -> list[Drop
     return sites
 
 
-class ResidualBranch(nn.Module):
+class ResidualBranch(RatedModule):
     """Where a block's residual branch joins the stream: ``x + branch(x)``, the branch through this.
 
     Off (rate 0, the default, or outside training) it returns the branch unchanged. At rate p in
     training it drops the whole branch of each example independently and scales the kept ones by
     1/(1-p), so the expected output is unchanged (stochastic depth, Huang et al. 2016, with the
-    inverted scaling of common ports instead of the paper's test-time scaling). Like a site's, the
-    rate is also held in a tensor (``rate``), so a compiled graph does not change with it.
+    inverted scaling of common ports instead of the paper's test-time scaling). ``kind`` says
+    which branch: ``attention`` or ``mlp``.
     """
-
-    def __init__(self, kind: str):
-        super().__init__()
-        self.register_buffer("rate", torch.zeros(()), persistent=False)
-        self.kind = kind
-        """Which branch: ``attention`` or ``mlp``."""
-        self.p = 0.0
-        self.owner: str | None = None
-
-    @property
-    def p(self) -> float:
-        """The drop rate; setting it also sets :attr:`rate` and :attr:`active`."""
-        return self._p
-
-    @p.setter
-    def p(self, value: float) -> None:
-        self._p = float(value)
-        self.active = self._p > 0.0
-        self.rate.fill_(self._p)
 
     def forward(self, branch: torch.Tensor) -> torch.Tensor:
         if not (self.active and self.training):

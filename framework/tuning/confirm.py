@@ -40,6 +40,7 @@ from framework.tracking import Tracker
 from framework.tuning import fingerprint
 from framework.tuning.objective import Objective
 from framework.tuning.space import suggest
+from framework.tuning.storage import fail_stale_trials
 from framework.tuning.storage import make_storage
 from framework.tuning.study import name_objectives
 
@@ -290,6 +291,7 @@ def run_confirmation(loaded: LoadedSpec, locations: Locations, top: int | None =
     # Every invocation: `confirm.metrics` may have grown since (it is not part of the settings).
     study.set_user_attr("objectives", [o.model_dump() for o in (
         *loaded.spec.search.objectives, *loaded.spec.confirm.metrics)])
+    fail_stale_trials(study)  # a dead worker's pair, with the reason, so that it is queued again
     queue_missing(study, plan)
     tracker = Tracker(locations)
     experiment_id = tracker.experiment_id(loaded.spec.name)
@@ -310,6 +312,7 @@ def run_confirmation(loaded: LoadedSpec, locations: Locations, top: int | None =
     status = "FAILED"
     try:
         while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            fail_stale_trials(study)  # before Optuna's own check, which records no reason
             study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks)
         status = "FINISHED"
     except KeyboardInterrupt:
