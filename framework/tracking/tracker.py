@@ -22,6 +22,7 @@ import subprocess
 import time
 from typing import Any
 
+from framework.tracking.interrupt import deferred_interrupt
 from framework.tracking.redact import redact
 from framework.tracking.store import Locations
 from framework.tracking.store import is_database_url
@@ -83,7 +84,8 @@ class Tracker:
         delay = 0.5
         while True:
             try:
-                result = call()
+                with deferred_interrupt():
+                    result = call()
             except Exception as exc:
                 if getattr(exc, "error_code", None) in _PERMANENT:
                     raise
@@ -123,7 +125,8 @@ class Tracker:
     def _drain(self) -> None:
         while self._pending:
             try:
-                self._pending[0]()
+                with deferred_interrupt():
+                    self._pending[0]()
             except Exception as exc:
                 if getattr(exc, "error_code", None) in _PERMANENT:
                     self._pending.pop(0)

@@ -120,6 +120,9 @@ def run_arms(loaded: LoadedSpec, locations: Locations, display_for: Any | None =
     """Run each arm's search (its own Optuna study ``<name>.<arm>``) until its budget is spent.
 
     Every arm is checked (its device, and its settings against its study's) before any runs.
+    Several invocations of the same command share the arms: an arm whose last trials another
+    invocation is running is passed over at first, and waited for only once every other arm is
+    done (the wait is what lets a trial whose worker died be run again).
 
     Args:
         display_for: called with an arm's spec to get the progress display for it (or None).
@@ -137,13 +140,30 @@ def run_arms(loaded: LoadedSpec, locations: Locations, display_for: Any | None =
         study = _existing_study(arm_spec.spec.name, locations.storage)
         if study is not None:
             fingerprint.check_continuation(study, arm_spec, continue_changed)
-    for arm_spec in arms:
+    from framework.tuning.study import next_move
+
+    def move(arm_spec: LoadedSpec) -> str:
+        study = _existing_study(arm_spec.spec.name, locations.storage)
+        return "run" if study is None else next_move(study, arm_spec.spec.search.n_trials)
+
+    def run(arm_spec: LoadedSpec) -> None:
         display = display_for(arm_spec.spec) if display_for is not None else None
         if display is None:
             run_study(arm_spec, locations, continue_changed=continue_changed)
-            continue
+            return
         with display:
             run_study(arm_spec, locations, display, continue_changed=continue_changed)
+
+    busy = []
+    for arm_spec in arms:
+        arm_move = move(arm_spec)
+        if arm_move == "run":
+            run(arm_spec)
+        elif arm_move == "wait":  # another invocation holds its last trials: come back later
+            busy.append(arm_spec)
+    for arm_spec in busy:
+        if move(arm_spec) != "stop":
+            run(arm_spec)
 
 
 def plan_confirmation(loaded: LoadedSpec, storage: str, top: int | None = None,

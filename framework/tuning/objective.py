@@ -17,6 +17,7 @@ from framework.config import LoadedSpec
 from framework.config import validate
 from framework.config.paths import flatten
 from framework.tracking import Tracker
+from framework.tracking.interrupt import deferred_interrupt
 from framework.tracking.records import SystemMetrics
 from framework.tracking.records import drop_checkpoint
 from framework.tracking.records import log_dataset
@@ -211,7 +212,9 @@ class _TrialObserver:
         self.tracker.log_metrics(self.run_id, metrics, step)
         self.display.evaluated(step, metrics)
         if self.reported in metrics:
-            self.trial.report(metrics[self.reported], step)
-            # Pruning after the last step would only throw away a finished trial.
-            if step < self.max_steps and self.trial.should_prune():
+            with deferred_interrupt():  # a write to the Optuna store
+                self.trial.report(metrics[self.reported], step)
+                # Pruning after the last step would only throw away a finished trial.
+                prune = step < self.max_steps and self.trial.should_prune()
+            if prune:
                 raise optuna.TrialPruned(f"pruned at step {step}")

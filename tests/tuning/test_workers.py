@@ -176,3 +176,33 @@ def test_a_killed_worker_is_retried_elsewhere_and_resumes_from_its_checkpoint(
     assert "heartbeats" in dead_run.data.tags["dropout_lab.fail_reason"]
     resumed_history = client.get_metric_history(retries[0].user_attrs["mlflow_run_id"], "val_loss")
     assert [m.step for m in resumed_history] == list(range(40, 401, 40))
+
+
+@pytest.mark.slow
+def test_two_invocations_of_an_arms_study_run_different_arms_at_once(tmp_path: Path) -> None:
+    text = TINY_STUDY.format(name="armed").replace("  n_trials: 2", "  n_trials: 1") + (
+        "arms:\n  low: {dropout: [{name: standard, p: 0.05}], search: {n_trials: 1, space: {}}}\n"
+        "  high: {dropout: [{name: standard, p: 0.3}], search: {n_trials: 1, space: {}}}\n")
+    study_file = write_study(tmp_path, text)
+    args = ["run", str(study_file), "train.max_steps=2000", "train.eval_every=500",
+            "train.threads=1"]
+    storage = f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}"
+    first = run_cli(args, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.poll() is None:  # until it has taken arm `low`
+        time.sleep(0.2)
+        if not (tmp_path / "mlruns" / "optuna.db").exists():
+            continue
+        with contextlib.suppress(KeyError):  # the study is not made yet
+            if optuna.load_study(study_name="armed.low", storage=storage).trials:
+                break
+    second = run_cli(args, cwd=tmp_path)  # must not wait for `low`
+    for process in (first, second):
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    low, high = (optuna.load_study(study_name=f"armed.{arm}", storage=storage).trials
+                 for arm in ("low", "high"))
+    assert [t.state for t in low + high] == [TrialState.COMPLETE] * 2
+    # Each arm ran once, and the two ran at the same time, one per invocation.
+    assert low[0].datetime_start < high[0].datetime_complete
+    assert high[0].datetime_start < low[0].datetime_complete
