@@ -85,8 +85,11 @@ def describe(trial: Any) -> str:
         detail = trial.user_attrs.get("fail_reason", "")
     else:
         detail = f"at step {trial.last_step}"
+    line = f"trial {trial.number} {trial.state.name.lower()}: {detail}"
+    if not trial.params:  # a fixed configuration (an arm without a space, a confirmation)
+        return line
     params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
-    return f"trial {trial.number} {trial.state.name.lower()}: {detail}  ({params})"
+    return f"{line}  ({params})"
 
 
 def _short(value: Any) -> str:
