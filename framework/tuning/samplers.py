@@ -51,7 +51,13 @@ def make_sampler(search: SearchSpec, seed: int | None = None) -> optuna.samplers
     if spec.name == "random":
         return samplers.RandomSampler(seed=seed)
     if spec.name == "grid":
-        return samplers.GridSampler(grid(search.space), seed=seed)
+        # A trial's grid id indexes the grid in the order the seed shuffles it, and the ids are
+        # shared through the storage: every worker must shuffle alike, or two of them run the
+        # same point (as Optuna's docs warn). Only the pick among points left may differ.
+        sampler = samplers.GridSampler(grid(search.space), seed=spec.seed)
+        if seed != spec.seed:
+            sampler.reseed_rng()
+        return sampler
     if spec.name == "cmaes":
         return samplers.CmaEsSampler(seed=seed)
     if spec.name == "gp":

@@ -17,6 +17,22 @@ from tests.conftest import ROOT
 SAMPLERS = ["tpe", "random", "grid", "cmaes", "gp", "nsgaii"]
 
 
+def test_parallel_workers_of_a_grid_study_run_each_point_once() -> None:
+    loaded = load_spec(ROOT / "studies" / "quickstart.yaml", [
+        "search.space={dropout.0.p: {type: categorical, choices: [0.0, 0.1, 0.2, 0.3]}}",
+        "search.sampler={name: grid, seed: 0}"])
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(study_name="grid", storage=storage)
+    # Four workers join the fresh study at once, each with its own sampler seed, as
+    # `run --workers 4` makes them; each starts one trial before any finishes.
+    workers = [optuna.load_study(study_name="grid", storage=storage, sampler=make_sampler(
+        loaded.spec.search, sampler_seed(0, 0, worker))) for worker in range(4)]
+    trials = [study.ask() for study in workers]
+    for trial in trials:
+        suggest(trial, loaded.spec.search.space, copy.deepcopy(loaded.raw))
+    assert sorted(trial.params["dropout.0.p"] for trial in trials) == [0.0, 0.1, 0.2, 0.3]
+
+
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_every_sampler_searches_the_spec_space(sampler: str) -> None:
     space = ("search.space={dropout.0.p: {type: float, low: 0.0, high: 0.2, step: 0.1}, "
