@@ -30,7 +30,7 @@ from pydantic import model_validator
 
 from framework.contract import StrategyNeeds
 from framework.registry import register_strategy
-from framework.strategies.base import DropoutStrategy
+from framework.strategies.base import DrivenRateStrategy
 from framework.strategies.base import StrategyConfig
 from framework.strategies.base import TrainedModel
 
@@ -80,7 +80,7 @@ class LayerDropConfig(StrategyConfig):
 
 
 @register_strategy("layerdrop", config=LayerDropConfig)
-class LayerDrop(DropoutStrategy):
+class LayerDrop(DrivenRateStrategy):
     """Wraps the model's ``layers`` in a :class:`~framework.layers.layerdrop.LayerDropList`.
 
     Example::
@@ -112,13 +112,7 @@ class LayerDrop(DropoutStrategy):
         rates = layer_rates(n, self.p, self.config.profile)
         return [0.0 if i in self.fixed else rate for i, rate in enumerate(rates)]
 
-    def rates(self) -> dict[str, float]:
-        return {"p": self.p}
-
-    def set_rate(self, name: str, value: float) -> None:
-        if name != "p":
-            super().set_rate(name, value)
-        self.p = float(value)
+    def rate_changed(self) -> None:
         stack = getattr(self, "stack", None)
         if stack is not None:
             stack.rates = self._layer_rates(len(stack))

@@ -27,7 +27,7 @@ from pydantic import Field
 
 from framework.contract import StrategyNeeds
 from framework.registry import register_strategy
-from framework.strategies.base import DropoutStrategy
+from framework.strategies.base import DrivenRateStrategy
 from framework.strategies.base import StrategyConfig
 
 
@@ -51,7 +51,7 @@ class StochasticDepthConfig(StrategyConfig):
 
 
 @register_strategy("stochastic_depth", config=StochasticDepthConfig)
-class StochasticDepth(DropoutStrategy):
+class StochasticDepth(DrivenRateStrategy):
     """Sets the rate of every :class:`ResidualBranch` hook of the model, layer by layer.
 
     Example::
@@ -103,13 +103,7 @@ class StochasticDepth(DropoutStrategy):
             for branch in group:
                 branch.p = rate
 
-    def rates(self) -> dict[str, float]:
-        return {"p": self.p}
-
-    def set_rate(self, name: str, value: float) -> None:
-        if name != "p":
-            super().set_rate(name, value)
-        self.p = float(value)
+    def rate_changed(self) -> None:
         if self.layers:
             self._apply()
 

@@ -202,6 +202,25 @@ class DropoutStrategy:
         """Restore what :meth:`state_dict` returned."""
 
 
+class DrivenRateStrategy(DropoutStrategy):
+    """A strategy with one rate of its own, ``p``, that a schedule may drive (LayerDrop's and
+    stochastic depth's layer rate): :meth:`rate_changed` passes a new value on to the model."""
+
+    p: float
+
+    def rates(self) -> dict[str, float]:
+        return {"p": self.p}
+
+    def set_rate(self, name: str, value: float) -> None:
+        if name != "p":
+            super().set_rate(name, value)
+        self.p = float(value)
+        self.rate_changed()
+
+    def rate_changed(self) -> None:
+        """Called after a schedule set ``p`` (also before :meth:`attach`)."""
+
+
 class RateStrategy(DropoutStrategy):
     """A strategy that sets the rate of the dropout sites of the kinds it targets.
 
