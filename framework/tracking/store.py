@@ -9,6 +9,7 @@ started together on a new home would otherwise both create the same tables.
 from __future__ import annotations
 
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass
 import os
 from pathlib import Path
@@ -37,7 +38,7 @@ DRIVER_PACKAGES = {
 }
 """SQLAlchemy driver name -> the pip package that provides it."""
 CREATE_ATTEMPTS = 4
-"""Tries at creating a server database's tables, which another machine may be creating too."""
+"""Tries at creating a store's tables, which another program may be creating at once."""
 TEMPLATE_DIR_ENV = "DROPOUT_LAB_CACHE"
 """Folder for the pre-migrated MLflow store that new SQLite homes start from."""
 
@@ -124,24 +125,26 @@ def check_driver(url: str, key: str) -> None:
 
 def _create_once(url: str, create: Callable[[str], Any]) -> None:
     """Run ``create(url)`` so that concurrent callers do not collide."""
+    lock: contextlib.AbstractContextManager = contextlib.nullcontext()
     if url.startswith("sqlite:///"):
         from filelock import FileLock
 
-        with FileLock(f"{url.removeprefix('sqlite:///')}.lock"):
-            create(url)
-        return
-    # No lock spans machines: a collision with another creator shows as an error from the
-    # database ("already exists"), and a second try finds the tables made.
-    for attempt in range(CREATE_ATTEMPTS):
-        try:
-            create(url)
-            return
-        except ImportError:
-            raise
-        except Exception:
-            if attempt == CREATE_ATTEMPTS - 1:
+        lock = FileLock(f"{url.removeprefix('sqlite:///')}.lock")
+    # The lock keeps this project's processes apart; it cannot stop another program (a server
+    # database's other clients, or ``optuna.load_study`` on the same SQLite file) from creating
+    # the tables at the same moment. That collision shows as "already exists", and a second
+    # try finds the tables made.
+    with lock:
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                create(url)
+                return
+            except ImportError:
                 raise
-            time.sleep(0.5 + random.random())
+            except Exception:
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 + random.random())
 
 
 def _create_optuna_tables(url: str) -> None:

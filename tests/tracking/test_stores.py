@@ -80,3 +80,34 @@ def test_the_readme_postgresql_url_runs_a_study(tmp_path: Path) -> None:
     finally:
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=url)
+
+
+def test_tables_that_another_program_creates_at_the_same_moment_are_no_error(
+    tmp_path: Path,
+) -> None:
+    """``optuna.load_study`` in another process (a dashboard, a test polling the study) creates
+    the tables too; when it does so between this process's check and its CREATE, the collision
+    must not stop the run (CI once failed with "table trials already exists")."""
+    from optuna.storages._rdb import models
+    import sqlalchemy
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    other_program = sqlalchemy.create_engine(url)
+    collided: list[str] = []
+
+    def create_it_first(table: sqlalchemy.Table, connection: object, **_: object) -> None:
+        if not collided:
+            collided.append(table.name)
+            table.create(other_program)
+
+    trials = models.TrialModel.__table__
+    sqlalchemy.event.listen(trials, "before_create", create_it_first)
+    try:
+        Locations.resolve(tmp_path, storage=url).prepare()
+    finally:
+        sqlalchemy.event.remove(trials, "before_create", create_it_first)
+        other_program.dispose()
+    assert collided == ["trials"]
+    study = optuna.create_study(study_name="after", storage=url)
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    assert study.trials[0].state == TrialState.COMPLETE
