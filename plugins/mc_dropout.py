@@ -8,8 +8,11 @@ predictive distributions averaged (:mod:`framework.training.mc`). Final metrics,
 ``test`` likewise): ``mc_val_nll``, ``mc_val_accuracy``, ``mc_val_ece`` (expected calibration
 error, ``bins`` equal-width bins), ``mc_val_entropy`` (mean predictive entropy, nats) and
 ``mc_val_loss`` (the mean of the passes' own losses), beside the deterministic ``det_val_nll``,
-``det_val_accuracy``, ``det_val_ece`` and ``det_val_entropy``; any of the ``val`` ones may be a
-study objective. For a language model every token is one prediction.
+``det_val_accuracy``, ``det_val_ece`` and ``det_val_entropy``, and the paired differences
+``mc_minus_det_val_nll`` (and ``_accuracy``, ``_ece``, ``_entropy``): MC minus deterministic on
+the same checkpoint and targets, so that ``compare`` gives the difference's mean and confidence
+interval over seeds (the paired test of the claim). Any of the ``val`` ones may be a study
+objective. For a language model every token is one prediction.
 
 Why a strategy and not an option of ``train``: it changes nothing in training, so it composes with
 any dropout list as one more entry (``[{name: standard, p: 0.1}, {name: mc_dropout}]``); its
@@ -36,6 +39,8 @@ from framework.strategies.base import TrainedModel
 
 
 SCORES = ("nll", "accuracy", "ece", "entropy")
+DIFFERENCE = "mc_minus_det"
+"""Prefix of the per-checkpoint differences, MC score minus deterministic score."""
 
 
 class MCDropoutConfig(StrategyConfig):
@@ -52,6 +57,7 @@ class MCDropoutConfig(StrategyConfig):
     METRICS: ClassVar[tuple[str, ...]] = (
         "mc_val_loss", *(f"mc_val_{score}" for score in SCORES),
         *(f"det_val_{score}" for score in SCORES),
+        *(f"{DIFFERENCE}_val_{score}" for score in SCORES),
     )
 
     def needs(self) -> StrategyNeeds:
@@ -80,4 +86,6 @@ class MCDropout(DropoutStrategy):
                                      self.config.samples, self.config.bins)
             for kind, values in scores.items():
                 metrics.update({f"{kind}_{split}_{name}": v for name, v in values.items()})
+            metrics.update({f"{DIFFERENCE}_{split}_{name}": scores["mc"][name] - value
+                            for name, value in scores["det"].items()})
         return metrics

@@ -1,4 +1,4 @@
-"""The results studies (issues 15 and 16), scaled down to seconds, so their files keep working.
+"""The results studies (issues 15, 16 and 18), scaled down to seconds, so their files keep working.
 
 Every configuration a results study trains (each arm, each option of a searched choice or
 category, ranges at their low end; seeds aside), and its header's pilot, is validated from the
@@ -35,7 +35,8 @@ from tests.conftest import invoke
 
 STUDIES = ROOT / "studies"
 RESULTS = ["dynamic_dropout", "dynamic_dropout_limited", "layerdrop", "layerdrop_scratch",
-           "standout_digits", "lr_drop_sst2", "structured_lstm"]
+           "standout_digits", "lr_drop_sst2", "structured_lstm", "early_late", "mc_dropout",
+           "mc_dropout_sst2"]
 """The study files behind the results pages (docs/results)."""
 RUN = ["train.max_steps=2", "train.eval_every=1", "train.eval_batches=1", "train.warmup_steps=1",
        "train.batch_size=4", "train.threads=1", "train.measure_inference=false",
@@ -53,8 +54,10 @@ SMALL = {  # per model: the same architecture, a few units wide
 def scaled(name: str, extra: list[str] = ()) -> LoadedSpec:
     """The study file ``name`` with the overrides that make it train in moments."""
     path = STUDIES / f"{name}.yaml"
-    model = load_spec(path, list(extra)).spec.model.name
-    return load_spec(path, [*extra, *RUN, *SMALL[model]])
+    spec = load_spec(path, list(extra)).spec
+    # A size the study searches (early_late's data.train_examples) keeps the study's values.
+    small = [o for o in SMALL[spec.model.name] if o.split("=")[0] not in spec.search.space]
+    return load_spec(path, [*extra, *RUN, *small])
 
 
 def pilot(name: str) -> list[str] | None:

@@ -13,10 +13,12 @@ from framework.cli.common import Overrides
 from framework.cli.common import PluginPaths
 from framework.cli.common import Storage
 from framework.cli.common import TrackingUri
+from framework.cli.common import fail
 from framework.cli.common import load
 from framework.cli.common import load_existing_study
 from framework.cli.common import quiet_libraries
 from framework.cli.common import write_markdown
+from framework.errors import SpecError
 
 
 def register(app: typer.Typer) -> None:
@@ -30,20 +32,28 @@ def compare(
         help="Parameter to group by (repeatable); default: the space's categorical ones.")] = None,
     metric: Annotated[list[str] | None, typer.Option(
         help="Final metric to summarise (repeatable); default: the objectives.")] = None,
+    baseline: Annotated[str | None, typer.Option(
+        help="PARAM=VALUE (PARAM one of --by, e.g. dropout=none): compare every group with the "
+        "group of that value and the same other --by values (difference, 95% CI, t-test paired "
+        "over seeds).")] = None,
     markdown: MarkdownPath = None,
     plugins: PluginPaths = None,
     home: Home = Path("mlruns"),
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Table of mean ± standard error per group of complete trials; also Markdown and MLflow."""
+    """Table of mean ± standard error per group of complete trials, and with ``--baseline`` each
+    group's difference to a baseline group; also Markdown and MLflow."""
     loaded = load(file, overrides, plugins)
     from rich.console import Console
     from rich.table import Table
 
     from framework.reporting.compare import default_grouping
+    from framework.reporting.compare import difference_cell
+    from framework.reporting.compare import parse_baseline
     from framework.reporting.compare import summarize
     from framework.reporting.compare import to_markdown
+    from framework.reporting.compare import with_baseline
     from framework.tracking import Locations
     from framework.tracking import Tracker
 
@@ -54,14 +64,28 @@ def compare(
     groups_by = by or default_grouping(spec.search.space)
     metrics = metric or [o.metric for o in spec.search.objectives]
     groups = summarize(study.get_trials(deepcopy=False), groups_by, metrics)
+    try:  # before anything is written
+        reference = parse_baseline(baseline, groups_by) if baseline else None
+        if reference:
+            groups = with_baseline(groups, groups_by, reference)
+    except SpecError as error:
+        fail(error)
     table = Table(title=f"{spec.name}: mean ± standard error over trials")
-    for column in [*groups_by, "n", *metrics]:
+    for column in [*groups_by, "n"]:
         table.add_column(column)
+    for m in metrics:
+        table.add_column(m)
+        if reference:
+            table.add_column(f"Δ vs {baseline}")
     for group in groups:
-        table.add_row(*(str(k) for k in group.key), str(group.n),
-                      *(str(group.stats.get(m, "–")) for m in metrics))
+        cells = [*(str(k) for k in group.key), str(group.n)]
+        for m in metrics:
+            cells.append(str(group.stats.get(m, "–")))
+            if reference:
+                cells.append(difference_cell(group, m))
+        table.add_row(*cells)
     Console().print(table)
-    text = to_markdown(groups, groups_by, metrics)
+    text = to_markdown(groups, groups_by, metrics, reference)
     out = Path(home) / "reports" / f"{spec.name}-compare.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

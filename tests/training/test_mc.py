@@ -143,6 +143,10 @@ def test_the_plugin_scores_val_and_test_both_ways_on_the_same_targets(tmp_path: 
     assert 0.0 <= metrics["mc_val_ece"] <= 1.0
     assert metrics["mc_val_entropy"] > 0.0
     assert metrics["mc_val_nll"] != metrics["det_val_nll"]
+    for split in ("val", "test"):  # the paired difference that `compare` averages over seeds
+        for score in ("nll", "accuracy", "ece", "entropy"):
+            assert metrics[f"mc_minus_det_{split}_{score}"] == pytest.approx(
+                metrics[f"mc_{split}_{score}"] - metrics[f"det_{split}_{score}"])
 
 
 def mlp_with_dropout_for(spec, dataset) -> MLP:
