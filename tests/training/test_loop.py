@@ -54,3 +54,25 @@ def test_a_non_finite_loss_stops_the_trial_with_a_reason(tiny_study: Path) -> No
                   device=torch.device("cpu"), seed=0)
     finally:
         registry.strategies.remove("nan_loss_test")
+
+
+def test_the_last_evaluation_is_reported_beside_the_best_checkpoint(tmp_path: Path) -> None:
+    """Late dropout changes the run only after its cutoff, which may come after the best
+    checkpoint: ``final_val_*`` (the last evaluation) is where that shows."""
+    from tests.conftest import write_study
+
+    study = write_study(tmp_path, """
+        name: digits
+        model: {name: mlp, hidden: [32]}
+        data: {name: digits}
+        train: {max_steps: 60, batch_size: 32, eval_every: 20, eval_batches: 2, lr: 0.05}
+        """)
+    spec, dataset, model = build(study)
+    assert {"final_val_loss", "final_val_accuracy", "final_val_error"} <= spec.known_metrics()
+    result = train(model, dataset, spec.train, StrategyStack.from_configs(spec.dropout),
+                   device=torch.device("cpu"), seed=0)
+    last = result.history[-1]
+    for metric in ("val_loss", "val_accuracy", "val_error"):
+        assert result.final[f"final_{metric}"] == last[metric]
+    best = min(result.history, key=lambda h: h["val_loss"])
+    assert result.final["val_accuracy"] == best["val_accuracy"]
