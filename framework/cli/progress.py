@@ -86,10 +86,11 @@ def describe(trial: Any) -> str:
     else:
         detail = f"at step {trial.last_step}"
     line = f"trial {trial.number} {trial.state.name.lower()}: {detail}"
-    if not trial.params:  # a fixed configuration (an arm without a space, a confirmation)
-        return line
-    params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
-    return f"{line}  ({params})"
+    if trial.params:  # none for a fixed configuration (an arm without a space, a confirmation)
+        line += "  (" + ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items()) + ")"
+    if "warning" in trial.user_attrs:
+        line += f"\n  warning: {trial.user_attrs['warning']}"
+    return line
 
 
 def _short(value: Any) -> str:

@@ -29,10 +29,11 @@ from framework.contract import check_stack
 
 
 BASE_METRICS = (
-    "val_loss", "train_loss", "final_val_loss", "train_time", "train_tokens_per_sec",
-    "inference_tokens_per_sec",
+    "val_loss", "train_loss", "final_val_loss", "best_step", "train_time",
+    "train_tokens_per_sec", "inference_tokens_per_sec",
 )
-"""Final metrics every trial reports (``val_*`` at the best checkpoint)."""
+"""Final metrics every trial reports (``val_*`` at the best checkpoint, ``final_val_*`` at the
+last evaluation; ``final_`` of each of the dataset's ``val_*`` metrics too)."""
 TARGET_METRIC = "steps_to_val_loss"
 """Reported when the study sets ``train.target_val_loss``."""
 
@@ -100,7 +101,9 @@ class StudySpec(Section):
         return self
 
     def known_metrics(self) -> set[str]:
-        metrics = set(BASE_METRICS) | set(getattr(self.data, "METRICS", ()))
+        data_metrics = set(getattr(self.data, "METRICS", ()))
+        metrics = set(BASE_METRICS) | data_metrics
+        metrics |= {f"final_{m}" for m in data_metrics if m.startswith("val_")}
         if not self.train.measure_inference:
             metrics.discard("inference_tokens_per_sec")
         if self.train.target_val_loss is not None:

@@ -52,6 +52,8 @@ class TrainResult:
     """Final metrics: ``val_*`` and ``train_loss`` at the best step, plus time and throughput."""
     model: nn.Module | None = None
     """The model for inference at the best checkpoint (set by ``run_training``)."""
+    warnings: list[str] = field(default_factory=list)
+    """What a reader of the final metrics must know (e.g. no dropout before the best step)."""
 
 
 def train(
@@ -151,8 +153,11 @@ def train(
         window_terms.clear()
         started = time.perf_counter()
 
+    # The last evaluation's scores beside the best checkpoint's: a schedule that changes the
+    # rate after the best checkpoint (late dropout) shows only here.
     result.final.update(
-        final_val_loss=result.history[-1]["val_loss"],
+        {f"final_{k}": v for k, v in result.history[-1].items() if k.startswith("val_")},
+        best_step=result.best_step,
         train_time=train_seconds,
         train_tokens_per_sec=total_tokens / train_seconds,
     )

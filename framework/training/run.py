@@ -53,6 +53,8 @@ def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None =
     strategies = StrategyStack.from_configs(spec.dropout)
     result = train(model, dataset, spec.train, strategies, device=device, seed=spec.seed,
                    observer=observer, checkpoint=checkpoint, resume=resume)
+    if warning := undropped_before_best(result.history, result.best_step):
+        result.warnings.append(warning)
     if spec.train.target_val_loss is not None:
         result.final["steps_to_val_loss"] = steps_to_val_loss(
             result.history, spec.train.target_val_loss, spec.train.max_steps)
@@ -97,6 +99,23 @@ def steps_to_val_loss(history: list[dict[str, float]], target: float, max_steps:
         a lower bound).
     """
     return next((int(e["step"]) for e in history if e["val_loss"] <= target), max_steps + 1)
+
+
+def undropped_before_best(history: list[dict[str, float]], best_step: int) -> str | None:
+    """A warning when every logged dropout rate was 0 up to the best checkpoint and not after
+    (late dropout whose cutoff comes after the best step): the best checkpoint's ``val_*`` are
+    then those of a model trained without dropout, the same as a no-dropout run's."""
+    rates = [key for key in history[0] if key.startswith("rate/")] if history else []
+    before = [h for h in history if h["step"] <= best_step]
+    after = [h for h in history if h["step"] > best_step]
+    if not rates or not before or not after:
+        return None
+    if any(h[key] for h in before for key in rates) or not any(h[key] for h in after
+                                                                 for key in rates):
+        return None
+    return (f"every dropout rate was 0 up to the best checkpoint (step {best_step}), so its "
+            "val_* scores are those of a model trained without dropout; final_val_* score the "
+            "end of training")
 
 
 def checkpoint_data(dataset: Any) -> dict[str, Any]:
