@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 from typing import Any
 
 import typer
@@ -25,6 +26,10 @@ def register(app: typer.Typer) -> None:
 def report(
     file: Path,
     overrides: Overrides = None,
+    by: Annotated[list[str] | None, typer.Option(
+        help="Searched parameter (repeatable) whose values group every complete search trial "
+        "into the learning curves, one line per group with a band over its seeds (e.g. a grid "
+        "of rates x seeds).")] = None,
     plugins: PluginPaths = None,
     home: Home = Path("mlruns"),
     storage: Storage = None,
@@ -49,9 +54,14 @@ def report(
     from framework.tracking import Tracker
 
     spec = loaded.spec
+    unsearched = [name for name in by or () if name not in spec.search.space]
+    if unsearched:
+        fail(SpecError(f"{', '.join(map(repr, unsearched))} is not searched (search.space: "
+                       f"{', '.join(spec.search.space) or 'empty'})", source=str(file),
+                       key="--by"))
     folder = Path(home) / "reports" / spec.name
     try:
-        built = build_report(loaded, locations, folder)
+        built = build_report(loaded, locations, folder, by)
     except LookupError as error:
         fail(SpecError(f"{error}; run the study first (dropout-lab run)", source=str(file)))
     tracker = Tracker(locations)

@@ -47,8 +47,15 @@ class Report:
         return [f.png for f in self.figures if f.png is not None]
 
 
-def build_report(loaded: Any, locations: Any, folder: Path) -> Report:
-    """Collect everything about the study ``loaded`` names and write ``folder/report.html``."""
+def build_report(loaded: Any, locations: Any, folder: Path, by: list[str] | None = None
+                 ) -> Report:
+    """Collect everything about the study ``loaded`` names and write ``folder/report.html``.
+
+    Args:
+        by: searched parameters whose values group the search's complete trials into the
+            learning curves (one line per group, the band over its seeds), instead of the
+            confirmation's configurations or the best search trials.
+    """
     from mlflow import MlflowClient
     import optuna
 
@@ -86,13 +93,19 @@ def build_report(loaded: Any, locations: Any, folder: Path) -> Report:
         report.run_links = run_links(runs, base)
     else:
         report.trials = trial_rows(searches, metrics, base)
-        report.notes.append(f"no confirmation yet (run `dropout-lab confirm {loaded.source}`); "
-                            f"curves show the {CURVE_TRIALS} best search trials of each study")
+        report.notes.append(f"no confirmation yet (run `dropout-lab confirm {loaded.source}`)"
+                            + ("" if by else f"; curves show the {CURVE_TRIALS} best search "
+                               "trials of each study"))
         report.notes += _search_labels(searches)
-        for arm, study in searches:
-            for trial in _ranked(study, spec)[:CURVE_TRIALS]:
-                label = f"{arm + ' ' if arm else ''}trial {trial.number}"
-                runs.append((label, 0, trial.user_attrs["mlflow_run_id"]))
+        if not by:
+            for arm, study in searches:
+                for trial in _ranked(study, spec)[:CURVE_TRIALS]:
+                    label = f"{arm + ' ' if arm else ''}trial {trial.number}"
+                    runs.append((label, 0, trial.user_attrs["mlflow_run_id"]))
+    if by:
+        report.notes.append(f"curves: every complete search trial, one line per "
+                            f"{', '.join(by)}, the band over its seeds")
+        runs = _grouped_runs(searches, by)
 
     figures_dir = folder / "figures"
     report.figures.append(curves(
@@ -236,6 +249,22 @@ def _ranked(study: Any, spec: Any) -> list[Any]:
     trials = [t for t in study.get_trials(deepcopy=False, states=_complete())
               if "mlflow_run_id" in t.user_attrs]
     return sorted(trials, key=lambda t: (sign * t.values[0], t.number))
+
+
+def _grouped_runs(searches: list[tuple[str | None, Any]], by: list[str]
+                  ) -> list[tuple[str, int, str]]:
+    """``(label, seed, run_id)`` of every complete search trial, labelled by its ``by`` values
+    (and arm), the seed being its ``seed`` parameter (its number when the seed is not searched)."""
+    runs = []
+    for arm, study in searches:
+        for trial in study.get_trials(deepcopy=False, states=_complete()):
+            if "mlflow_run_id" not in trial.user_attrs:
+                continue
+            label = ", ".join(f"{name}={trial.params.get(name)}" for name in by)
+            runs.append((f"{arm + ' ' if arm else ''}{label}",
+                         int(trial.params.get("seed", trial.number)),
+                         trial.user_attrs["mlflow_run_id"]))
+    return runs
 
 
 def _first_run_per_label(runs: list[tuple[str, int, str]]) -> list[tuple[str, str]]:

@@ -60,3 +60,4 @@ def test_a_baseline_that_is_not_grouped_by_is_refused_before_anything_is_logged(
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "page.md").exists()
     assert compare_runs(home) == 0
+

@@ -181,3 +181,25 @@ def test_a_rate_that_changes_is_plotted_and_a_constant_one_is_not() -> None:
     assert Series("a", {0: {1: 0.1, 2: 0.1}, 1: {1: 0.1}}).constant() == 0.1
     assert Series("b", {0: {1: 0.2, 2: 0.1}}).constant() is None
     assert Series("c", {0: {1: 0.1}, 1: {1: 0.2}}).constant() is None
+
+
+def test_report_by_draws_one_curve_per_rate_over_its_seeds(tmp_path: Path) -> None:
+    """``report --by`` groups a grid's trials (rates x seeds) into one line per rate, so that a
+    results page shows every arm instead of the three best trials."""
+    from framework.reporting.html import build_report
+    from tests.cli.test_compare import GRID
+
+    study = write_study(tmp_path, GRID.format(name="grid"))
+    home = tmp_path / "mlruns"
+    assert invoke("run", str(study), "--home", str(home)).exit_code == 0
+    result = invoke("report", str(study), "--home", str(home), "--by", "dropout.0.p")
+    assert result.exit_code == 0, result.stderr
+    assert "one line per dropout.0.p" in result.stdout
+    built = build_report(load_spec(study, []), Locations.resolve(home), tmp_path / "report",
+                         ["dropout.0.p"])
+    curves = next(f for f in built.figures if f.key == "learning-curves")
+    names = sorted(trace.name for trace in curves.plotly.data if trace.showlegend is not False)
+    assert names == ["dropout.0.p=0.0 (n=2)", "dropout.0.p=0.3 (n=2)"]
+    refused = invoke("report", str(study), "--home", str(home), "--by", "train.lr")
+    assert refused.exit_code == 2
+    assert "--by" in refused.stderr and "'train.lr' is not searched" in refused.stderr
