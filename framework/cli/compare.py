@@ -49,8 +49,9 @@ def compare(
     from rich.table import Table
 
     from framework.reporting.compare import default_grouping
-    from framework.reporting.compare import difference_cell
+    from framework.reporting.compare import header
     from framework.reporting.compare import parse_baseline
+    from framework.reporting.compare import row
     from framework.reporting.compare import summarize
     from framework.reporting.compare import to_markdown
     from framework.reporting.compare import with_baseline
@@ -71,19 +72,10 @@ def compare(
     except SpecError as error:
         fail(error)
     table = Table(title=f"{spec.name}: mean ± standard error over trials")
-    for column in [*groups_by, "n"]:
+    for column in header(groups_by, metrics, reference):
         table.add_column(column)
-    for m in metrics:
-        table.add_column(m)
-        if reference:
-            table.add_column(f"Δ vs {baseline}")
     for group in groups:
-        cells = [*(str(k) for k in group.key), str(group.n)]
-        for m in metrics:
-            cells.append(str(group.stats.get(m, "–")))
-            if reference:
-                cells.append(difference_cell(group, m))
-        table.add_row(*cells)
+        table.add_row(*row(group, metrics, reference))
     Console().print(table)
     text = to_markdown(groups, groups_by, metrics, reference)
     out = Path(home) / "reports" / f"{spec.name}-compare.md"

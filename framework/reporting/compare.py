@@ -51,7 +51,7 @@ def summarize(trials: list[FrozenTrial], by: list[str], metrics: list[str]) -> l
             continue
         key = tuple(trial.params.get(name) for name in by)
         bucket = values.setdefault(key, {m: [] for m in metrics})
-        seed = trial.params.get("seed", trial.number)
+        seed = seed_of(trial)
         for metric in metrics:
             if metric in trial.user_attrs:
                 bucket[metric].append((seed, trial.number, float(trial.user_attrs[metric])))
@@ -61,6 +61,11 @@ def summarize(trials: list[FrozenTrial], by: list[str], metrics: list[str]) -> l
               {m: _by_seed(v) for m, v in bucket.items()})
         for key, bucket in values.items()
     ]
+
+
+def seed_of(trial: FrozenTrial) -> int:
+    """The trial's ``seed`` parameter, or its number when the seed is not searched."""
+    return int(trial.params.get("seed", trial.number))
 
 
 def _by_seed(values: list[tuple[int, int, float]]) -> dict[int, float]:
@@ -132,22 +137,34 @@ def difference_cell(group: Group, metric: str) -> str:
     return f"{difference} {difference.test}, p = {difference.p_value:.3g}{noise}"
 
 
+def header(by: list[str], metrics: list[str], baseline: tuple[str, str] | None = None
+           ) -> list[str]:
+    """The table's columns: the grouping values, n, and per metric its summary (and, with
+    ``baseline``, its difference to the baseline)."""
+    columns = [*by, "n"]
+    for metric in metrics:
+        columns.append(f"{metric} (mean ± s.e. [95% CI])")
+        if baseline:
+            columns.append(f"Δ {metric} vs {baseline[0]}={baseline[1]} [95% CI]")
+    return columns
+
+
+def row(group: Group, metrics: list[str], baseline: tuple[str, str] | None = None) -> list[str]:
+    """One group's cells, in the order of :func:`header`."""
+    cells = [*(str(k) for k in group.key), str(group.n)]
+    for metric in metrics:
+        cells.append(str(group.stats[metric]) if metric in group.stats else "–")
+        if baseline:
+            cells.append(difference_cell(group, metric))
+    return cells
+
+
 def to_markdown(groups: list[Group], by: list[str], metrics: list[str],
                 baseline: tuple[str, str] | None = None) -> str:
     """The table; with ``baseline``, a column per metric with the difference to the baseline."""
-    header = [*by, "n"]
-    for metric in metrics:
-        header.append(f"{metric} (mean ± s.e. [95% CI])")
-        if baseline:
-            header.append(f"Δ {metric} vs {baseline[0]}={baseline[1]} [95% CI]")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for group in groups:
-        cells = [*(str(k) for k in group.key), str(group.n)]
-        for metric in metrics:
-            cells.append(str(group.stats[metric]) if metric in group.stats else "–")
-            if baseline:
-                cells.append(difference_cell(group, metric))
-        lines.append("| " + " | ".join(cells) + " |")
+    columns = header(by, metrics, baseline)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row(group, metrics, baseline)) + " |" for group in groups]
     if baseline:
         lines.append("")
         lines.append(f"Δ = group minus the {baseline[0]}={baseline[1]} group with the same other "

@@ -254,7 +254,9 @@ def _ranked(study: Any, spec: Any) -> list[Any]:
 def _grouped_runs(searches: list[tuple[str | None, Any]], by: list[str]
                   ) -> list[tuple[str, int, str]]:
     """``(label, seed, run_id)`` of every complete search trial, labelled by its ``by`` values
-    (and arm), the seed being its ``seed`` parameter (its number when the seed is not searched)."""
+    (and arm) and keyed by :func:`~framework.reporting.compare.seed_of`."""
+    from framework.reporting.compare import seed_of
+
     runs = []
     for arm, study in searches:
         for trial in study.get_trials(deepcopy=False, states=_complete()):
@@ -262,7 +264,7 @@ def _grouped_runs(searches: list[tuple[str | None, Any]], by: list[str]
                 continue
             label = ", ".join(f"{name}={trial.params.get(name)}" for name in by)
             runs.append((f"{arm + ' ' if arm else ''}{label}",
-                         int(trial.params.get("seed", trial.number)),
+                         seed_of(trial),
                          trial.user_attrs["mlflow_run_id"]))
     return runs
 

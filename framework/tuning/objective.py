@@ -150,8 +150,9 @@ class Objective:
         for key, value in result.final.items():
             trial.set_user_attr(key, value)
         if result.warnings:
-            trial.set_user_attr("warning", "; ".join(result.warnings))
-            self.tracker.set_tags(run_id, {"dropout_lab.warning": "; ".join(result.warnings)})
+            warning = "; ".join(result.warnings)
+            trial.set_user_attr("warning", warning)
+            self.tracker.set_tags(run_id, {"dropout_lab.warning": warning})
         values = [result.final[o.metric] for o in spec.search.objectives]
         return values[0] if len(values) == 1 else values
 
