@@ -7,8 +7,10 @@ Heavy libraries (torch, optuna, mlflow) are imported inside the commands that ne
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 import sys
+from typing import TYPE_CHECKING
 from typing import Annotated
 from typing import NoReturn
 
@@ -21,11 +23,20 @@ from framework.cli.common import Storage
 from framework.cli.common import TrackingUri
 from framework.cli.common import exit_on_failure
 from framework.cli.common import fail
+from framework.cli.common import line_display
 from framework.cli.common import load
 from framework.cli.common import load_existing_study
 from framework.cli.common import print_error
 from framework.cli.common import quiet_libraries
+from framework.cli.common import run_copies_of
 from framework.errors import SpecError
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from framework.config import LoadedSpec
+    from framework.tracking import Locations
 
 
 app = typer.Typer(
@@ -82,10 +93,11 @@ def run(
             fail(error)
         if workers == 1:  # trains in this process: set before anything starts CUDA
             os.environ[CUDA_VISIBLE] = devices[0]
-    from framework.tracking import Locations
 
     # Before the heavy imports: a URL whose database driver is missing is refused at once.
-    locations = Locations.resolve(home, storage, tracking_uri)
+    from framework.tuning.workers import inherited_locations
+
+    locations = inherited_locations(home, storage, tracking_uri)
     from framework.cli.progress import LineDisplay
     from framework.cli.progress import RunDisplay
     from framework.cli.summary import print_summary
@@ -93,14 +105,10 @@ def run(
 
     quiet_libraries()
     if loaded.spec.arms:  # each arm is its own study `<name>.<arm>`
-        from framework.tuning.confirm import run_arms
-
-        try:
-            run_arms(loaded, locations, RunDisplay, continue_changed)
-        except SpecError as error:
-            fail(error)
-        typer.echo(f"ran {len(loaded.spec.arms)} arms; compare them with "
-                   f"`dropout-lab confirm {file}` and `dropout-lab report {file}`")
+        copies = functools.partial(run_copies_of, loaded=loaded, home=home, workers=workers,
+                                   storage=storage, tracking_uri=tracking_uri, plugins=plugins,
+                                   gpus=devices)
+        _run_arms(loaded, locations, workers, continue_changed, copies)
         return
     display = RunDisplay(loaded.spec) if workers == 1 else LineDisplay()
     try:
@@ -124,6 +132,38 @@ def run(
                    f"error (exit codes {outcome.worker_errors})", err=True)
         if not outcome.budget_met(loaded.spec.search.n_trials):
             raise typer.Exit(1)
+
+
+def _run_arms(loaded: LoadedSpec, locations: Locations, workers: int, continue_changed: bool,
+              start_copies: Callable[..., None]) -> None:
+    """Each arm's search, in this process or, with ``--workers N``, in N copies of ``run`` that
+    share the arms as N invocations of the command do."""
+    from framework.cli.progress import RunDisplay
+    from framework.tuning.confirm import check_arms
+    from framework.tuning.confirm import run_arms
+    from framework.tuning.workers import is_copy
+
+    try:
+        if workers > 1:
+            check_arms(loaded, locations, continue_changed)  # before any process starts
+            start_copies("run", ["--continue-changed"] if continue_changed else [])
+        else:
+            failed = run_arms(loaded, locations, line_display if is_copy() else RunDisplay,
+                              continue_changed)
+            if failed:
+                typer.echo(f"error: no trial of {', '.join(failed)} finished in this run "
+                           "(reasons above); run the same command again to retry", err=True)
+                raise typer.Exit(1)
+    except SpecError as error:
+        fail(error)
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted: the running trials are marked failed; run the same command "
+                   "again to continue the study.", err=True)
+        raise typer.Exit(130) from None
+    if not is_copy():
+        typer.echo(f"ran {len(loaded.spec.arms)} arms; compare them with "
+                   f"`dropout-lab confirm {loaded.source}` and "
+                   f"`dropout-lab report {loaded.source}`")
 
 
 @app.command()

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 import sys
+from typing import TYPE_CHECKING
 from typing import Annotated
 from typing import NoReturn
 
 import typer
 
 from framework.errors import SpecError
+
+
+if TYPE_CHECKING:
+    from framework.cli.progress import LineDisplay
+    from framework.config import LoadedSpec
 
 
 Overrides = Annotated[
@@ -142,3 +148,26 @@ def write_markdown(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     typer.echo(f"written {path}")
+
+
+def line_display(spec: object = None) -> LineDisplay:
+    """One line per finished trial: the display of a process that shares its terminal."""
+    from framework.cli.progress import LineDisplay
+
+    return LineDisplay()
+
+
+def run_copies_of(command: str, options: list[str], *, loaded: LoadedSpec, home: Path,
+                  workers: int,
+                  storage: str | None, tracking_uri: str | None, plugins: list[str] | None,
+                  gpus: list[str] | None = None) -> None:
+    """``workers`` copies of ``dropout-lab COMMAND`` on this study; exit 1 if one failed (its
+    trials, if any were left, run again with the same command)."""
+    from framework.tuning.workers import run_copies
+
+    failed = run_copies(command, loaded, home, workers, storage, tracking_uri,
+                        tuple(plugins or ()), gpus, options)
+    if failed:
+        typer.echo(f"error: {len(failed)} of {workers} processes exited with an error (exit "
+                   f"codes {failed}); run the same command again to finish", err=True)
+        raise typer.Exit(1)

@@ -14,8 +14,10 @@ from framework.cli.common import PluginPaths
 from framework.cli.common import Storage
 from framework.cli.common import TrackingUri
 from framework.cli.common import fail
+from framework.cli.common import line_display
 from framework.cli.common import load
 from framework.cli.common import quiet_libraries
+from framework.cli.common import run_copies_of
 from framework.cli.common import write_markdown
 from framework.errors import SpecError
 
@@ -39,6 +41,9 @@ def confirm(
         "(e.g. fewer train.max_steps); the table labels each study with its settings.")
     ] = False,
     markdown: MarkdownPath = None,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Processes on this machine sharing the trials (as that many invocations of "
+        "this command would).")] = 1,
     plugins: PluginPaths = None,
     home: Home = Path("mlruns"),
     storage: Storage = None,
@@ -48,42 +53,50 @@ def confirm(
 
     Every (configuration, seed) pair is a trial of the Optuna study ``<name>-confirm`` and a child
     run of a confirmation run in MLflow. Running it again continues; several processes may share
-    the work. The table goes to stdout, to Markdown under --home/reports and to MLflow. Settings
-    that differ from the ones the search used are refused unless --allow-changed is given.
+    the work (--workers starts them). The table goes to stdout, to Markdown under --home/reports
+    and to MLflow. Settings that differ from the ones the search used are refused unless
+    --allow-changed is given.
     """
     loaded = load(file, overrides, plugins)
     from framework.cli.progress import RunDisplay
-    from framework.tracking import Locations
+    from framework.tuning.workers import inherited_locations
+    from framework.tuning.workers import is_copy
 
-    locations = Locations.resolve(home, storage, tracking_uri)
+    locations = inherited_locations(home, storage, tracking_uri)
     if not run_arms:
         require_storage(locations, file)
     quiet_libraries()
     from framework.reporting.comparison import build
-    from framework.tuning.confirm import arm_loaded
+    from framework.tuning.confirm import check_arms
     from framework.tuning.confirm import confirmation_spec
+    from framework.tuning.confirm import open_confirmation
     from framework.tuning.confirm import plan_confirmation
     from framework.tuning.confirm import run_arms as search_arms
     from framework.tuning.confirm import run_confirmation
 
-    if run_arms:
-        try:
-            for arm in loaded.spec.arms:
-                arm_loaded(loaded, arm)
-        except SpecError as error:
-            fail(error)
-        try:
-            search_arms(loaded, locations, RunDisplay)
-        except SpecError as error:
-            fail(error)
-        except KeyboardInterrupt:
-            typer.echo("\ninterrupted: run the same command again to continue.", err=True)
-            raise typer.Exit(130) from None
-    try:
+    display_for = line_display if is_copy() or workers > 1 else RunDisplay
+    copies = {"loaded": loaded, "home": home, "workers": workers, "storage": storage,
+              "tracking_uri": tracking_uri, "plugins": plugins}
+    try:  # everything that can be checked before a trial starts
+        if run_arms:
+            check_arms(loaded, locations)
+            if workers > 1:
+                run_copies_of("run", [], **copies)
+            else:
+                search_arms(loaded, locations, display_for)
         plan = plan_confirmation(loaded, locations.storage, top, seeds, allow_changed)
-        display = RunDisplay(confirmation_spec(loaded, plan).spec)
+        display = display_for(confirmation_spec(loaded, plan).spec)
+        if workers > 1:  # the copies train; this process then writes the table once
+            open_confirmation(loaded, locations, top, seeds, allow_changed)  # queued once
+            options = [*(["--top", str(top)] if top else []),
+                       *(["--seeds", str(seeds)] if seeds else []),
+                       *(["--allow-changed"] if allow_changed else [])]
+            run_copies_of("confirm", options, **copies)
     except SpecError as error:
         fail(error)
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted: run the same command again to continue.", err=True)
+        raise typer.Exit(130) from None
     try:
         with display:
             outcome = run_confirmation(loaded, locations, top, seeds, display, allow_changed)
@@ -91,6 +104,8 @@ def confirm(
         typer.echo("\ninterrupted: run the same command again to continue the confirmation.",
                    err=True)
         raise typer.Exit(130) from None
+    if is_copy():  # the process that started the copies writes the table once
+        return
     comparison = build(outcome.study)
     write_tables(comparison, Path(home), outcome.parent_run_id, locations, "confirm", markdown)
     register_best(loaded.spec.name, outcome.study, comparison, locations)

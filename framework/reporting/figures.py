@@ -66,6 +66,10 @@ def metric_series(client: Any, runs: list[tuple[str, int, str]], metric: str) ->
     return list(series.values())
 
 
+LINE_STYLES = [("solid", "-"), ("dash", "--"), ("dot", ":"), ("dashdot", "-.")]
+"""(Plotly dash, Matplotlib linestyle) pairs, one per round of the colour palette."""
+
+
 def rate_metrics(client: Any, run_ids: list[str]) -> list[str]:
     """The ``rate/<kind>`` metrics any of the runs logged."""
     keys: set[str] = set()
@@ -91,6 +95,8 @@ def curves(key: str, title: str, y_label: str, series: list[Series], folder: Pat
     for i, entry in enumerate(series):
         steps, means, lows, highs = entry.band()
         colour = colours[i % len(colours)]
+        # Past the palette, the colours come round again in another line style.
+        dash, linestyle = LINE_STYLES[i // len(colours) % len(LINE_STYLES)]
         n = len(entry.by_seed)
         name = f"{entry.label} (n={n})"
         if n > 1:
@@ -99,8 +105,9 @@ def curves(key: str, title: str, y_label: str, series: list[Series], folder: Pat
                                      hoverinfo="skip", showlegend=False, legendgroup=name))
             ax.fill_between(steps, lows, highs, color=colour, alpha=0.2, linewidth=0)
         fig.add_trace(go.Scatter(x=steps, y=means, mode="lines+markers", name=name,
-                                 line={"color": colour}, legendgroup=name))
-        ax.plot(steps, means, marker="o", markersize=3, color=colour, label=name)
+                                 line={"color": colour, "dash": dash}, legendgroup=name))
+        ax.plot(steps, means, marker="o", markersize=3, color=colour, linestyle=linestyle,
+                label=name)
     fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_label,
                       template="plotly_white", height=420, margin={"t": 50, "b": 40})
     ax.set(xlabel="step", ylabel=y_label, title=title)

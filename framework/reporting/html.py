@@ -111,6 +111,11 @@ def build_report(loaded: Any, locations: Any, folder: Path, by: list[str] | None
     report.figures.append(curves(
         "learning-curves", "validation loss over steps (mean over seeds, band: min-max)",
         "val_loss", metric_series(client, runs, "val_loss"), figures_dir))
+    for metric in dict.fromkeys(metrics):  # the objectives logged at every evaluation
+        if metric != "val_loss" and (series := metric_series(client, runs, metric)):
+            report.figures.append(curves(
+                f"curves-{metric}", f"{metric} over steps (mean over seeds, band: min-max)",
+                metric, series, figures_dir))
     rates, flat = [], {}
     for key in rate_metrics(client, [run_id for _, _, run_id in runs]):
         kind = key.removeprefix("rate/")

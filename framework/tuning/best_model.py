@@ -3,7 +3,8 @@
 Every trial logs its model (see :mod:`framework.tracking.records`). When a confirmation ends,
 the configuration with the best mean of the study's first objective over the seeds wins (the
 baseline competes like any other row), and the model of its best seed becomes a new version of
-the registered model named after the study.
+the registered model named after the study (once: writing the same confirmation's table again,
+as each of its processes may, adds no version).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def best_trial(confirm_study: Any, label: str, direction: str) -> FrozenTrial | 
 
 def register_confirmed_best(study_name: str, confirm_study: Any, comparison: Any,
                             tracker: Tracker) -> Any | None:
-    """Register the best configuration's model as a new version of model ``study_name``.
+    """Register the best configuration's model as a new version of model ``study_name``, unless
+    the newest version is already that model with the same tags.
 
     Returns the ``ModelVersion``, or None when no configuration has a trial with a model.
     """
@@ -61,5 +63,14 @@ def register_confirmed_best(study_name: str, confirm_study: Any, comparison: Any
         tags["dropout_lab.search_trial"] = str(row.source_trial)
     description = (f"{row.label}: {metric} {summary} over {summary.n} seeds; this version is "
                    f"seed {seed} ({metric} {trial.values[0]:.4f}).")
+    if (latest := latest_version(tracker, study_name)) is not None and all(
+            latest.tags.get(key) == value for key, value in tags.items()):
+        return latest  # the same confirmation, written again (e.g. by another of its processes)
     return register_model(tracker, study_name, trial.user_attrs[MODEL_URI_ATTR], tags,
                           description)
+
+
+def latest_version(tracker: Tracker, name: str) -> Any | None:
+    """The newest version of registered model ``name`` (None when there is none)."""
+    versions = tracker.client.search_model_versions(f"name = '{name}'")
+    return max(versions, key=lambda v: int(v.version), default=None)

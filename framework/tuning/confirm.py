@@ -17,6 +17,7 @@ which the comparison table prints.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 from dataclasses import field
@@ -116,7 +117,7 @@ def arm_loaded(loaded: LoadedSpec, arm: str) -> LoadedSpec:
 
 
 def run_arms(loaded: LoadedSpec, locations: Locations, display_for: Any | None = None,
-             continue_changed: bool = False) -> None:
+             continue_changed: bool = False) -> list[str]:
     """Run each arm's search (its own Optuna study ``<name>.<arm>``) until its budget is spent.
 
     Every arm is checked (its device, and its settings against its study's) before any runs.
@@ -128,31 +129,30 @@ def run_arms(loaded: LoadedSpec, locations: Locations, display_for: Any | None =
         display_for: called with an arm's spec to get the progress display for it (or None).
         continue_changed: continue arms whose spec differs from their study's settings.
 
+    Returns:
+        The arms this invocation ran in which none of its trials finished while the arm's budget
+        is still open (every trial failed): the run failed for them.
+
     Raises:
         SpecError: when an arm is invalid, cannot run on this machine, or was changed.
     """
-    from framework.tuning.study import require_devices
+    from framework.tuning.study import next_move
     from framework.tuning.study import run_study
 
-    arms = [arm_loaded(loaded, arm) for arm in loaded.spec.arms]
-    for arm_spec in arms:
-        require_devices(arm_spec)
-        study = _existing_study(arm_spec.spec.name, locations.storage)
-        if study is not None:
-            fingerprint.check_continuation(study, arm_spec, continue_changed)
-    from framework.tuning.study import next_move
+    arms = check_arms(loaded, locations, continue_changed)
 
     def move(arm_spec: LoadedSpec) -> str:
         study = _existing_study(arm_spec.spec.name, locations.storage)
         return "run" if study is None else next_move(study, arm_spec.spec.search.n_trials)
 
+    failed: list[str] = []
+
     def run(arm_spec: LoadedSpec) -> None:
         display = display_for(arm_spec.spec) if display_for is not None else None
-        if display is None:
-            run_study(arm_spec, locations, continue_changed=continue_changed)
-            return
-        with display:
-            run_study(arm_spec, locations, display, continue_changed=continue_changed)
+        with display if display is not None else contextlib.nullcontext():
+            outcome = run_study(arm_spec, locations, display, continue_changed=continue_changed)
+        if outcome.nothing_finished(arm_spec.spec.search.n_trials):
+            failed.append(arm_spec.spec.name)
 
     busy = []
     for arm_spec in arms:
@@ -164,6 +164,25 @@ def run_arms(loaded: LoadedSpec, locations: Locations, display_for: Any | None =
     for arm_spec in busy:
         if move(arm_spec) != "stop":
             run(arm_spec)
+    return failed
+
+
+def check_arms(loaded: LoadedSpec, locations: Locations,
+               continue_changed: bool = False) -> list[LoadedSpec]:
+    """Each arm's spec, once every arm is valid, can run here and matches its study's settings.
+
+    Raises:
+        SpecError: when an arm is invalid, cannot run on this machine, or was changed.
+    """
+    from framework.tuning.study import require_devices
+
+    arms = [arm_loaded(loaded, arm) for arm in loaded.spec.arms]
+    for arm_spec in arms:
+        require_devices(arm_spec)
+        study = _existing_study(arm_spec.spec.name, locations.storage)
+        if study is not None:
+            fingerprint.check_continuation(study, arm_spec, continue_changed)
+    return arms
 
 
 def plan_confirmation(loaded: LoadedSpec, storage: str, top: int | None = None,
@@ -292,27 +311,7 @@ def run_confirmation(loaded: LoadedSpec, locations: Locations, top: int | None =
     """
     from framework.training.device import default_threads
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    plan = plan_confirmation(loaded, locations.storage, top, seeds, allow_changed)
-    study = optuna.create_study(
-        study_name=plan.name,
-        storage=make_storage(locations.storage, loaded.spec.search, locations),
-        sampler=optuna.samplers.RandomSampler(seed=0), pruner=optuna.pruners.NopPruner(),
-        directions=[o.direction for o in loaded.spec.search.objectives], load_if_exists=True,
-    )
-    name_objectives(study, [o.metric for o in loaded.spec.search.objectives])
-    if CONFIGS_ATTR not in study.user_attrs:
-        study.set_user_attr("seeds", plan.seeds)
-        study.set_user_attr("source_study", loaded.spec.name)
-        study.set_user_attr("baseline", plan.baseline_label)
-        study.set_user_attr("empty_arms", plan.empty_arms)
-        study.set_user_attr(SETTINGS_ATTR, [list(pair) for pair in plan.settings])
-        study.set_user_attr(CONFIGS_ATTR, [c.to_json() for c in plan.configurations])
-    # Every invocation: `confirm.metrics` may have grown since (it is not part of the settings).
-    study.set_user_attr("objectives", [o.model_dump() for o in (
-        *loaded.spec.search.objectives, *loaded.spec.confirm.metrics)])
-    fail_stale_trials(study)  # a dead worker's pair, with the reason, so that it is queued again
-    queue_missing(study, plan)
+    study, plan = open_confirmation(loaded, locations, top, seeds, allow_changed)
     tracker = Tracker(locations)
     experiment_id = tracker.experiment_id(loaded.spec.name)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -341,6 +340,38 @@ def run_confirmation(loaded: LoadedSpec, locations: Locations, top: int | None =
     finally:
         tracker.end_run(parent, status)
     return ConfirmOutcome(study, plan, experiment_id, parent)
+
+
+def open_confirmation(loaded: LoadedSpec, locations: Locations, top: int | None = None,
+                      seeds: int | None = None, allow_changed: bool = False
+                      ) -> tuple[optuna.Study, Plan]:
+    """The confirmation's Optuna study, with its plan stored and every missing pair queued.
+
+    Processes that share a confirmation each call this; one that starts the others calls it
+    first, so that they find the pairs queued instead of queuing them twice at the same moment.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    plan = plan_confirmation(loaded, locations.storage, top, seeds, allow_changed)
+    study = optuna.create_study(
+        study_name=plan.name,
+        storage=make_storage(locations.storage, loaded.spec.search, locations),
+        sampler=optuna.samplers.RandomSampler(seed=0), pruner=optuna.pruners.NopPruner(),
+        directions=[o.direction for o in loaded.spec.search.objectives], load_if_exists=True,
+    )
+    name_objectives(study, [o.metric for o in loaded.spec.search.objectives])
+    if CONFIGS_ATTR not in study.user_attrs:
+        study.set_user_attr("seeds", plan.seeds)
+        study.set_user_attr("source_study", loaded.spec.name)
+        study.set_user_attr("baseline", plan.baseline_label)
+        study.set_user_attr("empty_arms", plan.empty_arms)
+        study.set_user_attr(SETTINGS_ATTR, [list(pair) for pair in plan.settings])
+        study.set_user_attr(CONFIGS_ATTR, [c.to_json() for c in plan.configurations])
+    # Every invocation: `confirm.metrics` may have grown since (it is not part of the settings).
+    study.set_user_attr("objectives", [o.model_dump() for o in (
+        *loaded.spec.search.objectives, *loaded.spec.confirm.metrics)])
+    fail_stale_trials(study)  # a dead worker's pair, with the reason, so that it is queued again
+    queue_missing(study, plan)
+    return study, plan
 
 
 def queue_missing(study: optuna.Study, plan: Plan) -> int:

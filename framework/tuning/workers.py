@@ -2,13 +2,17 @@
 
 Each worker is a separate ``dropout-lab worker`` process (not a thread) with its share of the
 free cores, talking to the same Optuna storage and MLflow store; the same command joins the study
-from other machines. Storage and tracking URLs travel in the environment, not on the command
-line, so passwords in them do not show in process listings.
+from other machines. A study with arms, and a confirmation, are shared instead by copies of the
+command itself (``run_copies``), as if it had been started N times. Storage and tracking URLs
+travel in the environment, not on the command line, so passwords in them do not show in process
+listings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import os
+from pathlib import Path
 import re
 import signal
 import subprocess
@@ -20,6 +24,9 @@ from framework.tracking import Locations
 
 STORAGE_ENV = "DROPOUT_LAB_STORAGE"
 TRACKING_ENV = "DROPOUT_LAB_TRACKING_URI"
+COPY_ENV = "DROPOUT_LAB_COPY"
+"""Set in the processes that ``run_copies`` starts: each prints one line per trial (live displays
+of several processes would overwrite one another) and leaves the tables to its starter."""
 CUDA_VISIBLE = "CUDA_VISIBLE_DEVICES"
 GPU_NAME = re.compile(r"\d+|(GPU|MIG)-[0-9A-Za-z\-/]+")
 """An entry of ``CUDA_VISIBLE_DEVICES``: an index, or a device's UUID or MIG name."""
@@ -90,11 +97,76 @@ def run_workers(loaded: LoadedSpec, locations: Locations, parent_run_id: str, wo
     env = {**os.environ, STORAGE_ENV: locations.storage, TRACKING_ENV: locations.tracking_uri}
     command = worker_command(loaded, parent_run_id, threads, plugin_paths)
     # The index is each worker's own part of its sampler seed (see ``sampler_seed``).
-    processes = [
-        subprocess.Popen([*command, "--worker-index", str(index)],
-                         env=env if gpu is None else {**env, CUDA_VISIBLE: gpu})
+    return _wait_for_all([
+        ([*command, "--worker-index", str(index)],
+         env if gpu is None else {**env, CUDA_VISIBLE: gpu})
         for index, gpu in enumerate(worker_gpus(workers, gpus))
-    ]
+    ])
+
+
+def is_copy() -> bool:
+    """Whether this process is one of the copies that ``run_copies`` started."""
+    return bool(os.environ.get(COPY_ENV))
+
+
+def inherited_locations(home: str | Path, storage: str | None,
+                        tracking_uri: str | None) -> Locations:
+    """The stores of a ``run`` or ``confirm``: in a copy, the URLs its starter was given (passed
+    in the environment) unless the command line names others.
+
+    Raises:
+        SpecError: as ``Locations.resolve``.
+    """
+    if is_copy():
+        storage = storage or os.environ.get(STORAGE_ENV)
+        tracking_uri = tracking_uri or os.environ.get(TRACKING_ENV)
+    return Locations.resolve(home, storage, tracking_uri)
+
+
+def copy_command(command: str, loaded: LoadedSpec, home: Path, threads: int | None,
+                 plugin_paths: Sequence[str] = (), options: Sequence[str] = ()) -> list[str]:
+    """``dropout-lab COMMAND FILE OVERRIDES`` for one copy, with its thread count as the override
+    ``train.threads`` (which no study's settings compare) unless the spec sets it."""
+    argv = [sys.executable, "-m", "framework.cli", command, loaded.source, *loaded.overrides]
+    if threads is not None:
+        argv.append(f"train.threads={threads}")
+    argv += ["--home", str(home)]
+    for path in plugin_paths:
+        argv += ["--plugins", path]
+    return argv + list(options)
+
+
+def run_copies(command: str, loaded: LoadedSpec, home: Path, copies: int,
+               storage: str | None = None, tracking_uri: str | None = None,
+               plugin_paths: Sequence[str] = (), gpus: list[str] | None = None,
+               options: Sequence[str] = ()) -> list[int]:
+    """Run ``copies`` processes of ``dropout-lab COMMAND`` on the same study and wait for them.
+
+    Separate invocations of ``run`` (arms) and ``confirm`` already share their queue of trials;
+    this starts them for the user, each with its share of the free cores and, on a machine with
+    GPUs, its own device (as :func:`run_workers`). ``storage`` and ``tracking_uri`` are the
+    URLs given on the command line, if any: the copies resolve the rest from ``home`` as their
+    starter did.
+
+    Returns the exit codes of the copies that failed.
+    """
+    from framework.training.device import default_threads
+
+    threads = None if loaded.spec.train.threads else default_threads(copies)
+    env = {**os.environ, COPY_ENV: "1"}
+    if storage:
+        env[STORAGE_ENV] = storage
+    if tracking_uri:
+        env[TRACKING_ENV] = tracking_uri
+    argv = copy_command(command, loaded, home, threads, plugin_paths, options)
+    return _wait_for_all([(argv, env if gpu is None else {**env, CUDA_VISIBLE: gpu})
+                          for gpu in worker_gpus(copies, gpus)])
+
+
+def _wait_for_all(commands: list[tuple[list[str], dict[str, str]]]) -> list[int]:
+    """Start every ``(argv, environment)`` and wait for all; Ctrl-C stops them cleanly.
+    Returns the exit codes that were not 0."""
+    processes = [subprocess.Popen(argv, env=env) for argv, env in commands]
     try:
         codes = [process.wait() for process in processes]
     except KeyboardInterrupt:

@@ -96,6 +96,15 @@ def test_confirming_again_trains_nothing_new(confirmed) -> None:
     assert len(outcome.study.trials) == 6
 
 
+def test_confirming_again_registers_no_second_version(confirmed, tmp_path: Path) -> None:
+    study, home, locations, _ = confirmed
+    again = cli("confirm", str(study), "--top", "1", "--seeds", "3", "--home", str(home),
+                cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    [version] = MlflowClient(locations.tracking_uri).search_model_versions("name = 'tiny'")
+    assert f"'tiny' version {version.version}" in again.stdout
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [("confirm.seeds=1", "confirm.seeds"), ("confirm.baseline={dropout: 3}", "confirm.baseline")],

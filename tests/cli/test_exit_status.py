@@ -26,3 +26,17 @@ def test_a_run_whose_every_trial_failed_exits_1_and_fails_its_parent_run(tmp_pat
     experiment = client.get_experiment_by_name("all-fail")
     parents = client.search_runs([experiment.experiment_id], "tags.dropout_lab.role = 'study'")
     assert [r.info.status for r in parents] == ["FAILED"]
+
+
+@pytest.mark.slow
+def test_an_arm_whose_every_trial_failed_makes_the_run_exit_1_naming_it(tmp_path: Path) -> None:
+    text = TINY_STUDY.format(name="armed-fail") + (
+        "arms:\n  fine: {search: {n_trials: 1}}\n"
+        "  hopeless: {train: {lr: 1.0e+30}, search: {n_trials: 1}}\n")
+    study = write_study(tmp_path, text)
+    process = run_cli(["run", str(study)], cwd=tmp_path)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 1, out + err
+    assert "Traceback" not in err
+    assert "no trial of armed-fail.hopeless finished" in err
+    assert "armed-fail.fine" not in err

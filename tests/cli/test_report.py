@@ -203,3 +203,23 @@ def test_report_by_draws_one_curve_per_rate_over_its_seeds(tmp_path: Path) -> No
     refused = invoke("report", str(study), "--home", str(home), "--by", "train.lr")
     assert refused.exit_code == 2
     assert "--by" in refused.stderr and "'train.lr' is not searched" in refused.stderr
+
+
+def test_an_objective_logged_at_every_evaluation_gets_its_own_curves(tmp_path: Path) -> None:
+    study = write_study(tmp_path, """
+        name: digits-accuracy
+        model: {name: mlp, hidden: [16]}
+        data: {name: digits}
+        train: {max_steps: 20, batch_size: 16, eval_every: 10, eval_batches: 1}
+        dropout: [{name: standard, p: 0.1}]
+        search:
+          n_trials: 1
+          objectives: [{metric: val_accuracy, direction: maximize}]
+        """)
+    home = tmp_path / "mlruns"
+    assert invoke("run", str(study), "--home", str(home)).exit_code == 0
+    result = invoke("report", str(study), "--home", str(home))
+    assert result.exit_code == 0, result.stderr
+    figures = home / "reports" / "digits-accuracy" / "figures"
+    assert (figures / "learning-curves.png").exists()
+    assert (figures / "curves-val_accuracy.png").read_bytes().startswith(PNG)

@@ -1,5 +1,5 @@
-"""``--workers N`` gives each local worker its own GPU (``CUDA_VISIBLE_DEVICES``), on a faked
-device list: the worker processes are recorded instead of started."""
+"""``--workers N`` gives each local worker (and each copy of ``run`` or ``confirm``) its own GPU
+(``CUDA_VISIBLE_DEVICES``), on a faked device list: the processes are recorded, not started."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ import pytest
 import torch
 
 from framework.config import load_spec
+from framework.tuning.workers import COPY_ENV
 from framework.tuning.workers import CUDA_VISIBLE
+from framework.tuning.workers import STORAGE_ENV
+from framework.tuning.workers import TRACKING_ENV
+from framework.tuning.workers import run_copies
 from framework.tuning.workers import run_workers
 from framework.tuning.workers import worker_gpus
 from tests.conftest import invoke
@@ -95,3 +99,28 @@ def test_a_bad_gpu_list_exits_2_naming_the_option(tiny_study: Path, tmp_path: Pa
     assert result.exit_code == 2
     assert "--gpus" in result.stderr and "Traceback" not in result.stderr
     assert not home.exists(), "nothing may be created on bad input"
+
+
+def test_copies_of_a_command_get_a_gpu_their_threads_and_only_the_urls_given(
+    tiny_study: Path, tmp_path: Path, four_gpus: None, recorded: list[Recorded]
+) -> None:
+    loaded = load_spec(tiny_study, ["train.max_steps=4"])
+    home = tmp_path / "stores"
+    assert run_copies("confirm", loaded, home, 2, options=["--seeds", "3"]) == []
+    assert [r.env[CUDA_VISIBLE] for r in recorded] == ["0", "1"]
+    for copy in recorded:
+        assert copy.args[3:6] == ["confirm", str(tiny_study), "train.max_steps=4"]
+        threads = [a for a in copy.args if a.startswith("train.threads=")]
+        assert len(threads) == 1 and int(threads[0].split("=")[1]) >= 1
+        assert option(copy.args, "--home") == str(home)
+        assert option(copy.args, "--seeds") == "3"
+        assert copy.env[COPY_ENV] == "1"
+        # The copies resolve the default stores from --home, as their starter did.
+        assert STORAGE_ENV not in copy.env and TRACKING_ENV not in copy.env
+    recorded.clear()
+    run_copies("run", load_spec(tiny_study, ["train.threads=3"]), home, 2,
+               storage="postgresql://u:secret@db/x")
+    for copy in recorded:  # the spec's own count stays; the URL travels out of sight
+        assert [a for a in copy.args if a.startswith("train.threads=")] == ["train.threads=3"]
+        assert copy.env[STORAGE_ENV] == "postgresql://u:secret@db/x"
+        assert not any("secret" in a for a in copy.args)

@@ -208,3 +208,34 @@ def test_two_invocations_of_an_arms_study_run_different_arms_at_once(tmp_path: P
     # Each arm ran once, and the two ran at the same time, one per invocation.
     assert low[0].datetime_start < high[0].datetime_complete
     assert high[0].datetime_start < low[0].datetime_complete
+
+
+@pytest.mark.slow
+def test_workers_share_the_arms_of_a_study_and_then_its_confirmation(tmp_path: Path) -> None:
+    text = TINY_STUDY.format(name="armed").replace("  n_trials: 2", "  n_trials: 3") + (
+        "arms:\n  low: {dropout: [{name: standard, p: 0.05}]}\n"
+        "  high: {dropout: [{name: standard, p: 0.3}]}\n")
+    study_file = write_study(tmp_path, text)
+    settings = [str(study_file), "train.max_steps=2000", "train.eval_every=500"]
+    storage = f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}"
+    run = run_cli(["run", *settings, "--workers", "2"], cwd=tmp_path)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    assert out.count("ran 2 arms") == 1  # said once, by the process that started the copies
+    searched = [t for arm in ("low", "high") for t in optuna.load_study(
+        study_name=f"armed.{arm}", storage=storage).get_trials(states=(TrialState.COMPLETE,))]
+    assert len(searched) == 6  # each arm's budget exactly
+    # Two processes took the six trials between them.
+    assert len({t.user_attrs["worker"] for t in searched}) == 2
+
+    confirm = run_cli(["confirm", *settings, "--seeds", "3", "--workers", "2"], cwd=tmp_path)
+    out, err = confirm.communicate(timeout=300)
+    assert confirm.returncode == 0, err
+    trials = optuna.load_study(study_name="armed-confirm", storage=storage).trials
+    pairs = [(t.params["config"], t.params["seed"]) for t in trials]
+    # Every pair queued once (by the starter) and trained once, shared by the two copies.
+    assert len(pairs) == len(set(pairs)) >= 6
+    assert {t.state for t in trials} == {TrialState.COMPLETE}
+    assert len({t.user_attrs["worker"] for t in trials}) == 2
+    tables = list((tmp_path / "mlruns" / "reports").glob("armed-confirm*.md"))
+    assert len(tables) == 1 and "low/top1" in tables[0].read_text()
