@@ -13,17 +13,19 @@ and in backward. Case IV draws one set per sequence. Exactly ``k = H - round(pH)
 units are kept, scaled by ``H/k`` (not ``1/(1-p)``, which is biased when ``pH`` is not an
 integer), so the expected masked output equals the unmasked one.
 
-Three ways to run the recurrence:
+Two ways to run the recurrence:
 
 * :class:`_FusedLSTM`, one autograd function for the whole sequence with a hand-written
   backward-through-time: no autograd node per step, buffers allocated once per sequence, and the
   recurrent products either dense (``h * mask`` times the full weight) or compact (kept units
   only; the weight gradient is accumulated only into the kept rows and the input gradient only
-  into the kept columns);
-* an autograd loop, used when a dropout site inside the recurrence has a rate or an op (standard
-  dropout with per-element masks, locked masks), and as the reference the tests compare with.
+  into the kept columns); it also applies a recurrent site's mask that is one per sequence
+  (locked dropout's ``sequence_mask``);
+* an autograd loop, used when a recurrent site draws a new mask every step (standard dropout
+  with per-element masks), and as the reference the tests compare with.
 
-The input projections of the whole sequence are one product either way.
+The input projections of the whole sequence are one product either way; in the fused backward
+the recurrent weight's gradient is one product over all steps too (see ``_weight_grad``).
 """
 
 from __future__ import annotations
@@ -71,12 +73,16 @@ class _FusedLSTM(torch.autograd.Function):
     ``kept`` (steps, k) or None: the kept units of ``h_t``; the recurrent product of step ``t >= 1``
     sees ``h_{t-1}`` masked by ``kept[t-1]`` and scaled by ``scale``; step 0 sees the carried state
     as it is. ``compact`` selects kept-units-only products (True) or dense masked ones (False).
+    ``h_mask`` (batch, hidden) or None, only without ``kept``: a mask (already scaled) on the
+    state at every step, the carried one included, as a locked recurrent site applies it.
     """
 
     @staticmethod
     def forward(ctx: Any, xproj: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
                 w_hh_t: torch.Tensor, kept: torch.Tensor | None, scale: float, compact: bool,
-                per_sequence: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                per_sequence: bool, h_mask: torch.Tensor | None = None,
+                step_weight_grad: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         T, B, G = xproj.shape
         H = G // 4
         acts = torch.empty_like(xproj)  # gate activations i, f, g, o of every step
@@ -87,6 +93,7 @@ class _FusedLSTM(torch.autograd.Function):
         w_kept = None
         if kept is not None and not compact:
             dense_mask = kept_to_mask(kept, H, xproj.dtype).unsqueeze(1) * scale  # (T, 1, H)
+        if dense_mask is not None or h_mask is not None:
             h_masked = xproj.new_empty(B, H)
         w_saved = None
         if kept is not None and compact:
@@ -101,7 +108,10 @@ class _FusedLSTM(torch.autograd.Function):
         h_prev, c_prev = h0, c0
         for t in range(T):
             gates = acts[t]
-            if t == 0 or kept is None:
+            if h_mask is not None:
+                torch.mul(h_prev, h_mask, out=h_masked)
+                torch.addmm(xproj[t], h_masked, w_hh_t, out=gates)
+            elif t == 0 or kept is None:
                 torch.addmm(xproj[t], h_prev, w_hh_t, out=gates)
             elif compact:
                 if w_saved is not None:
@@ -123,15 +133,19 @@ class _FusedLSTM(torch.autograd.Function):
             torch.tanh(c, out=tanh_c[t])
             torch.mul(o, tanh_c[t], out=out[t])
             h_prev, c_prev = out[t], c
-        ctx.save_for_backward(h0, c0, w_hh_t, acts, cells, tanh_c, out, kept, dense_mask, w_saved)
+        ctx.save_for_backward(h0, c0, w_hh_t, acts, cells, tanh_c, out, kept, dense_mask, w_saved,
+                              h_mask)
         ctx.scale, ctx.compact, ctx.per_sequence = scale, compact, per_sequence
+        ctx.step_weight_grad = step_weight_grad
         return out, out[-1].clone(), cells[-1].clone()
 
     @staticmethod
     def backward(ctx: Any, d_out: torch.Tensor, d_hT: torch.Tensor, d_cT: torch.Tensor
                  ) -> tuple[Any, ...]:
-        h0, c0, w_hh_t, acts, cells, tanh_c, out, kept, dense_mask, w_saved = ctx.saved_tensors
+        (h0, c0, w_hh_t, acts, cells, tanh_c, out, kept, dense_mask, w_saved,
+         h_mask) = ctx.saved_tensors
         scale, compact, per_sequence = ctx.scale, ctx.compact, ctx.per_sequence
+        per_step_rows = compact and not per_sequence and ctx.step_weight_grad
         T, B, G = acts.shape
         H = G // 4
         d_gates = torch.empty_like(acts)
@@ -144,7 +158,7 @@ class _FusedLSTM(torch.autograd.Function):
             w_kept = w_hh_t.new_empty(k, G)
             h_kept = acts.new_empty(B, k)
             dh_kept = acts.new_empty(B, k)
-            dw_kept = w_hh_t.new_zeros(k, G) if per_sequence else w_hh_t.new_empty(k, G)
+            dw_kept = w_hh_t.new_empty(k, G)
             if per_sequence:
                 torch.index_select(w_hh_t, 0, kept[0], out=w_kept)
         for t in range(T - 1, -1, -1):
@@ -169,9 +183,10 @@ class _FusedLSTM(torch.autograd.Function):
             dg.mul_(1 - g * g)
             dc.mul_(f)  # gradient reaching c_{t-1}
             grad = d_gates[t]
-            h_prev = out[t - 1] if t else h0
-            if t == 0 or kept is None:
-                d_w.addmm_(h_prev.t(), grad)
+            if h_mask is not None:
+                torch.mm(grad, w_hh_t.t(), out=dh)
+                dh.mul_(h_mask)
+            elif t == 0 or kept is None:
                 torch.mm(grad, w_hh_t.t(), out=dh)
             elif compact:
                 idx = kept[t - 1]
@@ -179,24 +194,52 @@ class _FusedLSTM(torch.autograd.Function):
                     w_kept = w_saved[t - 1]
                 elif not per_sequence:
                     torch.index_select(w_hh_t, 0, idx, out=w_kept)
-                torch.index_select(h_prev, 1, idx, out=h_kept)
-                # Weight gradient only for the kept rows of W_hh^T ...
-                if per_sequence:
-                    dw_kept.addmm_(h_kept.t(), grad, alpha=scale)
-                else:
+                if per_step_rows:
+                    # Weight gradient only for the kept rows of W_hh^T (this step's rows) ...
+                    torch.index_select(out[t - 1], 1, idx, out=h_kept)
                     torch.mm(h_kept.t(), grad, out=dw_kept)
                     d_w.index_add_(0, idx, dw_kept, alpha=scale)
                 # ... and the input gradient only for the kept columns of h_{t-1}.
                 torch.mm(grad, w_kept.t(), out=dh_kept)
                 dh.zero_().index_copy_(1, idx, dh_kept.mul_(scale))
             else:
-                m = dense_mask[t - 1]
-                d_w.addmm_((h_prev * m).t(), grad)
                 torch.mm(grad, w_hh_t.t(), out=dh)
-                dh.mul_(m)
-        if kept is not None and compact and per_sequence:
-            d_w.index_add_(0, kept[0], dw_kept)
-        return d_gates, dh, dc, d_w, None, None, None, None
+                dh.mul_(dense_mask[t - 1])
+        if kept is not None and compact and not per_sequence and not per_step_rows:
+            dense_mask = kept_to_mask(kept, H, acts.dtype).unsqueeze(1) * scale
+        _weight_grad(d_w, d_gates, h0, out, kept if compact and (
+            per_sequence or per_step_rows) else None, per_sequence, scale, dense_mask, h_mask)
+        return d_gates, dh, dc, d_w, None, None, None, None, None, None
+
+
+def _weight_grad(d_w: torch.Tensor, d_gates: torch.Tensor, h0: torch.Tensor, out: torch.Tensor,
+                 compact_kept: torch.Tensor | None, per_sequence: bool, scale: float,
+                 dense_mask: torch.Tensor | None, h_mask: torch.Tensor | None) -> None:
+    """Add to ``d_w`` the gradient of ``W_hh^T`` over every step, in one product where it can.
+
+    Step ``t`` multiplied ``h_{t-1}`` (``h0`` at step 0), masked, by the weight; its gradient is
+    that input's transpose times the step's gate gradient. A product per step has the batch as
+    its inner dimension and mostly reads and writes the whole gradient, so the steps are stacked
+    into one product with ``steps x batch`` inside instead: over every unit for the dense paths,
+    over the kept units for one mask per sequence (``compact_kept``). Per-step compact masks keep
+    a different set of rows at each step: with ``compact_kept`` the backward loop adds those
+    rows itself, else (``step_weight_grad`` False) they come as a dense mask here.
+    """
+    T, B, G = d_gates.shape
+    H = G // 4
+    if compact_kept is not None:
+        d_w.addmm_(h0.t(), d_gates[0])  # step 0 sees the carried state unmasked
+        if per_sequence and T > 1:
+            idx = compact_kept[0]
+            h_kept = out[:-1].index_select(2, idx).reshape((T - 1) * B, -1)
+            d_w.index_add_(0, idx, h_kept.t() @ d_gates[1:].reshape(-1, G), alpha=scale)
+        return
+    h_in = torch.cat([h0.unsqueeze(0), out[:-1]])  # (T, B, H): what each step multiplied
+    if h_mask is not None:
+        h_in.mul_(h_mask)
+    elif dense_mask is not None:
+        h_in[1:].mul_(dense_mask[:-1])
+    d_w.addmm_(h_in.reshape(T * B, H).t(), d_gates.reshape(T * B, G))
 
 
 class _CompactProjection(torch.autograd.Function):
@@ -287,6 +330,10 @@ class LSTMLayer(nn.Module):
         self.structured_dense = False
         self.force_autograd = False
         self.compact_input_per_step = False
+        self.step_weight_grad = True
+        """Per-step compact masks: the recurrent weight's gradient over each step's kept rows,
+        step by step (the paper's way); False: one dense product over every step after the
+        backward loop (more arithmetic, one large product instead of T small ones)."""
         """Compact input projection under per-step masks too: T small products with a weight
         gather each, which we measured slower on CPU than the one dense product of the whole
         sequence (per-sequence masks always use the compact product: it is one product)."""
@@ -336,6 +383,14 @@ class LSTMLayer(nn.Module):
         site_active = self.training and (
             self.recurrent_drop.op is not None or self.recurrent_drop.p > 0)
         rec_kept = kept if self.structured_recurrent else None
+        h_mask = None
+        sequence_mask = getattr(self.recurrent_drop.op, "sequence_mask", None)
+        if site_active and sequence_mask is not None and rec_kept is None and (
+                not self.force_autograd):
+            # One mask for the whole sequence (locked dropout): the fused recurrence applies it,
+            # drawn where the step loop would draw it, so both see the same mask.
+            h_mask = sequence_mask(state[0])
+            site_active = False
         if site_active or self.force_autograd:
             out, state = self._autograd_loop(xproj, state, w_hh, rec_kept, scale)
         else:
@@ -343,7 +398,8 @@ class LSTMLayer(nn.Module):
             out, h, c = _FusedLSTM.apply(
                 xproj, state[0], state[1], w_hh.t().contiguous(), rec_kept, scale,
                 structured and not self.structured_dense,
-                structured and not self.structured_per_step)
+                structured and not self.structured_per_step, h_mask,
+                self.step_weight_grad)
             state = (h, c)
         if structured and self.structured_output:
             out = out * (kept_to_mask(kept, H, out.dtype).unsqueeze(1) * scale)

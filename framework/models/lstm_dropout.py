@@ -31,6 +31,16 @@ class LockedDropout(nn.Module):
         keep = 1.0 - self.p
         return like.new_empty(shape).bernoulli_(keep).div_(keep)
 
+    def sequence_mask(self, state: torch.Tensor) -> torch.Tensor | None:
+        """The mask for a recurrent state shaped as ``state`` over a whole sequence, drawn as
+        the per-step call draws it at step 0, so that a recurrence that applies it itself (our
+        fused LSTM) sees the same mask as one calling this op at every step; None when nothing
+        is dropped."""
+        if not self.training or self.p == 0.0:
+            return None
+        self._step_mask = self._draw(tuple(state.shape), state)
+        return self._step_mask
+
     def forward(self, x: torch.Tensor, **context: Any) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x

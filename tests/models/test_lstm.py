@@ -74,9 +74,11 @@ def test_compact_dense_and_autograd_paths_agree_under_the_same_mask(per_step: bo
     layer.structured_p = 0.5
     kept = draw_kept(T, H, 0.5, per_step, generator=torch.Generator().manual_seed(3))
     results = []
-    for mode in ("autograd", "dense", "compact"):
+    # "stacked": the compact products, with the weight gradient as one product after the loop.
+    for mode in ("autograd", "dense", "compact", "stacked"):
         layer.force_autograd = mode == "autograd"
         layer.structured_dense = mode == "dense"
+        layer.step_weight_grad = mode != "stacked"
         results.append(run(layer, x, h0, c0, kept))
     (ref_values, ref_grads), *others = results
     for values, grads in others:
@@ -188,3 +190,27 @@ def test_two_layer_stack_with_compact_input_projection_matches_the_references(
     stack(torch.randn(1, B, D_IN))[0].sum().backward()
     dropped = kept_to_mask(stack.layers[0].last_kept, H)[0] == 0
     assert stack.layers[1].weight_ih.grad[:, dropped].abs().max() == 0
+
+
+def test_a_locked_recurrent_mask_runs_fused_and_equals_the_step_loop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from framework.models.lstm_dropout import LockedDropout
+
+    x, h0, c0 = inputs()
+    layer = LSTMLayer(D_IN, H).train()
+    layer.recurrent_drop.op = LockedDropout(0.5)
+    layer.force_autograd = True
+    torch.manual_seed(4)
+    ref_values, ref_grads = run(layer, x, h0, c0)
+    layer.force_autograd = False
+
+    def no_loop(*args: object) -> None:
+        raise AssertionError("a per-sequence mask must not need the step loop")
+
+    monkeypatch.setattr(layer, "_autograd_loop", no_loop)
+    torch.manual_seed(4)  # the same mask, drawn where the loop draws it
+    values, grads = run(layer, x, h0, c0)
+    for got, want in zip(values + grads, ref_values + ref_grads, strict=True):
+        torch.testing.assert_close(got, want)
+    layer.recurrent_drop.op = None  # the mask really acts
+    assert not torch.allclose(run(layer, x, h0, c0)[0][0], ref_values[0])

@@ -18,16 +18,21 @@ def test_masks_are_per_example_and_constant_over_time() -> None:
     StrategyStack.from_configs([LockedConfig(p=0.5)]).attach(m)
     seen = {}
     m.hidden_drops[0].register_forward_hook(lambda mod, a, out: seen.setdefault("h", out))
-    rec = []
-    m.layers[1].recurrent_drop.register_forward_hook(
-        lambda mod, a, out: rec.append((a[0], out)))
+    # The recurrent state's mask: drawn once per sequence, applied at every step by the fused
+    # recurrence (tests/models/test_lstm.py checks it equals the step loop's).
+    op = m.layers[1].recurrent_drop.op
+    drawn = []
+    draw = op.sequence_mask
+    op.sequence_mask = lambda state: drawn.append(draw(state)) or drawn[-1]
     m.train()(Batch(torch.randint(0, 9, (5, 7))))
     zero = seen["h"] == 0  # (T, B, H)
     assert torch.equal(zero, zero[:1].expand_as(zero))  # constant over time
     assert not torch.equal(zero[0, 0], zero[0, 1])  # differs between examples
     assert 0.3 < zero[0].float().mean() < 0.7
-    dropped = [(out == 0) & (inp != 0) for inp, out in rec]
-    assert len(rec) == 7 and all(torch.equal(d, dropped[1]) for d in dropped[1:])
+    [recurrent] = drawn
+    assert recurrent.shape == (5, 24)  # (batch, hidden): one mask per example for every step
+    assert not torch.equal(recurrent[0] == 0, recurrent[1] == 0)
+    assert 0.3 < (recurrent == 0).float().mean() < 0.7
     m.eval()
     batch = Batch(torch.randint(0, 9, (5, 7)))
     with torch.no_grad():
