@@ -216,7 +216,7 @@ def test_workers_share_the_arms_of_a_study_and_then_its_confirmation(tmp_path: P
         "arms:\n  low: {dropout: [{name: standard, p: 0.05}]}\n"
         "  high: {dropout: [{name: standard, p: 0.3}]}\n")
     study_file = write_study(tmp_path, text)
-    settings = [str(study_file), "train.max_steps=2000", "train.eval_every=500"]
+    settings = [str(study_file), "train.max_steps=600", "train.eval_every=300"]
     storage = f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}"
     run = run_cli(["run", *settings, "--workers", "2"], cwd=tmp_path)
     out, err = run.communicate(timeout=300)
@@ -228,13 +228,13 @@ def test_workers_share_the_arms_of_a_study_and_then_its_confirmation(tmp_path: P
     # Two processes took the six trials between them.
     assert len({t.user_attrs["worker"] for t in searched}) == 2
 
-    confirm = run_cli(["confirm", *settings, "--seeds", "3", "--workers", "2"], cwd=tmp_path)
+    confirm = run_cli(["confirm", *settings, "--seeds", "2", "--workers", "2"], cwd=tmp_path)
     out, err = confirm.communicate(timeout=300)
     assert confirm.returncode == 0, err
     trials = optuna.load_study(study_name="armed-confirm", storage=storage).trials
     pairs = [(t.params["config"], t.params["seed"]) for t in trials]
     # Every pair queued once (by the starter) and trained once, shared by the two copies.
-    assert len(pairs) == len(set(pairs)) >= 6
+    assert len(pairs) == len(set(pairs)) >= 4
     assert {t.state for t in trials} == {TrialState.COMPLETE}
     assert len({t.user_attrs["worker"] for t in trials}) == 2
     tables = list((tmp_path / "mlruns" / "reports").glob("armed-confirm*.md"))
