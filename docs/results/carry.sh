@@ -9,8 +9,9 @@
 # artifacts a continuation needs, among them the last checkpoint (checkpoint/last.pt) of each
 # trial that was running, so that its retry resumes from there. Left out: best checkpoints and
 # logged models of finished trials (a results page of the study needs their metrics, not their
-# weights), reports (made again) and lock files. restore unpacks it in HOME's place; running the
-# study's commands again then fails the killed trials (no heartbeat) and retries them.
+# weights), reports and their logged pages (made again) and lock files. restore unpacks it in
+# HOME's place; running the study's commands again then fails the killed trials (no heartbeat)
+# and retries them.
 set -euo pipefail
 if [ "$#" -ne 3 ] || { [ "$1" != save ] && [ "$1" != restore ]; }; then
   echo "usage: $0 save|restore HOME ARCHIVE" >&2
@@ -25,7 +26,7 @@ if [ "$action" = save ]; then
   fi
   mkdir -p "$(dirname "$archive")"
   tar -czf "$archive" -C "$parent" --exclude='*/best.pt' --exclude='*/models/*' \
-    --exclude="$name/reports" --exclude='*.lock' "$name"
+    --exclude="$name/reports" --exclude='*/report.html' --exclude='*.lock' "$name"
   echo "saved $home to $archive ($(du -h "$archive" | cut -f1))"
 else
   if [ -e "$home" ]; then
@@ -33,6 +34,9 @@ else
     exit 2
   fi
   mkdir -p "$parent"
-  tar -xzf "$archive" -C "$parent"
+  unpacked=$(mktemp -d "$parent/.carry.XXXXXX")
+  tar -xzf "$archive" -C "$unpacked"
+  mv "$unpacked"/* "$home"
+  rmdir "$unpacked"
   echo "restored $home from $archive"
 fi
