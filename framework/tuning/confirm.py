@@ -145,26 +145,24 @@ def run_arms(loaded: LoadedSpec, locations: Locations, display_for: Any | None =
         study = _existing_study(arm_spec.spec.name, locations.storage)
         return "run" if study is None else next_move(study, arm_spec.spec.search.n_trials)
 
-    failed: list[str] = []
+    failed: dict[str, bool] = {}  # arm -> whether its latest run here finished nothing
 
-    def run(arm_spec: LoadedSpec) -> None:
+    def run(arm_spec: LoadedSpec, wait: bool) -> None:
         display = display_for(arm_spec.spec) if display_for is not None else None
         with display if display is not None else contextlib.nullcontext():
-            outcome = run_study(arm_spec, locations, display, continue_changed=continue_changed)
-        if outcome.nothing_finished(arm_spec.spec.search.n_trials):
-            failed.append(arm_spec.spec.name)
+            outcome = run_study(arm_spec, locations, display, continue_changed=continue_changed,
+                                wait=wait)
+        failed[arm_spec.spec.name] = outcome.nothing_finished(arm_spec.spec.search.n_trials)
 
-    busy = []
     for arm_spec in arms:
-        arm_move = move(arm_spec)
-        if arm_move == "run":
-            run(arm_spec)
-        elif arm_move == "wait":  # another invocation holds its last trials: come back later
-            busy.append(arm_spec)
-    for arm_spec in busy:
+        # An arm whose last trials another invocation holds (found here, or once this one has
+        # started it: two invocations may start one arm at the same moment) is left for later.
+        if move(arm_spec) == "run":
+            run(arm_spec, wait=False)
+    for arm_spec in arms:  # then wait for those, so that a dead invocation's trial is run again
         if move(arm_spec) != "stop":
-            run(arm_spec)
-    return failed
+            run(arm_spec, wait=True)
+    return [name for name, nothing in failed.items() if nothing]
 
 
 def check_arms(loaded: LoadedSpec, locations: Locations,

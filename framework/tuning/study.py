@@ -48,6 +48,8 @@ class StudyOutcome:
     locations: Locations
     worker_errors: list[int] = field(default_factory=list)
     """Exit codes of local worker processes that failed (e.g. -9 for a killed one)."""
+    left_to_others: bool = False
+    """This invocation returned without waiting while others held the last trials."""
 
     def count(self, *states: TrialState) -> int:
         return len(self.study.get_trials(deepcopy=False, states=states))
@@ -62,8 +64,10 @@ class StudyOutcome:
 
     def nothing_finished(self, n_trials: int) -> bool:
         """True when the budget is still open and none of this invocation's trials finished:
-        the run failed, whatever its trials' reasons (a study already at its budget did not)."""
-        return not self.budget_met(n_trials) and self.finished_here() == 0
+        the run failed, whatever its trials' reasons (a study already at its budget did not, nor
+        one whose last trials this invocation left to others)."""
+        return (not self.budget_met(n_trials) and self.finished_here() == 0
+                and not self.left_to_others)
 
 
 def open_study(loaded: LoadedSpec, locations: Locations, worker: int = 0) -> optuna.Study:
@@ -159,7 +163,8 @@ def next_move(study: optuna.Study, n_trials: int) -> str:
 
 def run_study(loaded: LoadedSpec, locations: Locations, display: Any | None = None,
               workers: int = 1, plugin_paths: tuple[str, ...] = (),
-              continue_changed: bool = False, gpus: list[str] | None = None) -> StudyOutcome:
+              continue_changed: bool = False, gpus: list[str] | None = None,
+              wait: bool = True) -> StudyOutcome:
     """Optimise ``loaded`` until ``search.n_trials`` trials have finished.
 
     With ``workers > 1`` that many worker processes share the study (see ``workers.py``); all
@@ -169,6 +174,8 @@ def run_study(loaded: LoadedSpec, locations: Locations, display: Any | None = No
         continue_changed: continue the study even when ``loaded`` differs from the settings it
             was run with (the change is recorded on the study and tagged on the parent run).
         gpus: the GPUs the local workers share out, one each (default: every visible one).
+        wait: wait while other invocations hold the last trials of the budget (False: return
+            then, so that an invocation of a study with arms can go on to another arm).
 
     Raises:
         SpecError: before anything is created, when the device cannot run here or the spec
@@ -205,7 +212,8 @@ def run_study(loaded: LoadedSpec, locations: Locations, display: Any | None = No
             outcome.worker_errors = run_workers(loaded, locations, parent, workers, plugin_paths,
                                                 gpus)
         else:
-            run_worker(loaded, locations, parent, display, tracker=tracker)
+            run_worker(loaded, locations, parent, display, tracker=tracker, wait=wait)
+            outcome.left_to_others = not wait and next_move(study, spec.search.n_trials) == "wait"
         met = outcome.budget_met(spec.search.n_trials)
         status = "FINISHED" if met or not outcome.worker_errors else "FAILED"
         if outcome.nothing_finished(spec.search.n_trials):
@@ -221,7 +229,7 @@ def run_study(loaded: LoadedSpec, locations: Locations, display: Any | None = No
 def run_worker(loaded: LoadedSpec, locations: Locations, parent_run_id: str,
                display: Any | None = None, threads: int | None = None,
                worker: int = 0, continue_changed: bool = False,
-               tracker: Tracker | None = None) -> None:
+               tracker: Tracker | None = None, wait: bool = True) -> None:
     """Run trials of the study in this process until the budget is spent.
 
     A worker also stops after as many failed trials as the budget (a spec that cannot train
@@ -233,6 +241,7 @@ def run_worker(loaded: LoadedSpec, locations: Locations, parent_run_id: str,
             mixed into the sampler seed.
         continue_changed: join even if the spec differs from the study's settings.
         tracker: the caller's tracker (``run_study``'s), which then ends what this leaves open.
+        wait: wait while others hold the last trials (see ``next_move``); False returns then.
 
     Raises:
         SpecError: when the device cannot run here, or the spec differs from the study's.
@@ -259,6 +268,8 @@ def run_worker(loaded: LoadedSpec, locations: Locations, parent_run_id: str,
         if move == "stop":
             break
         if move == "wait":
+            if not wait:
+                break
             time.sleep(min(5.0, search.heartbeat_interval))
             continue
         objective.budget_reached = False
