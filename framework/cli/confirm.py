@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -75,13 +76,13 @@ def confirm(
     from framework.tuning.confirm import run_confirmation
 
     display_for = line_display if is_copy() or workers > 1 else RunDisplay
-    copies = {"loaded": loaded, "home": home, "workers": workers, "storage": storage,
-              "tracking_uri": tracking_uri, "plugins": plugins}
+    copies = functools.partial(run_copies_of, loaded=loaded, home=home, workers=workers,
+                               storage=storage, tracking_uri=tracking_uri, plugins=plugins)
     try:  # everything that can be checked before a trial starts
         if run_arms:
             check_arms(loaded, locations)
             if workers > 1:
-                run_copies_of("run", [], **copies)
+                copies("run", [])
             else:
                 search_arms(loaded, locations, display_for)
         plan = plan_confirmation(loaded, locations.storage, top, seeds, allow_changed)
@@ -91,7 +92,7 @@ def confirm(
             options = [*(["--top", str(top)] if top else []),
                        *(["--seeds", str(seeds)] if seeds else []),
                        *(["--allow-changed"] if allow_changed else [])]
-            run_copies_of("confirm", options, **copies)
+            copies("confirm", options)
     except SpecError as error:
         fail(error)
     except KeyboardInterrupt:

@@ -145,7 +145,8 @@ class _FusedLSTM(torch.autograd.Function):
         (h0, c0, w_hh_t, acts, cells, tanh_c, out, kept, dense_mask, w_saved,
          h_mask) = ctx.saved_tensors
         scale, compact, per_sequence = ctx.scale, ctx.compact, ctx.per_sequence
-        per_step_rows = compact and not per_sequence and ctx.step_weight_grad
+        # Per-step compact masks whose weight gradient is stacked into one dense product.
+        stacked = kept is not None and compact and not per_sequence and not ctx.step_weight_grad
         T, B, G = acts.shape
         H = G // 4
         d_gates = torch.empty_like(acts)
@@ -194,7 +195,7 @@ class _FusedLSTM(torch.autograd.Function):
                     w_kept = w_saved[t - 1]
                 elif not per_sequence:
                     torch.index_select(w_hh_t, 0, idx, out=w_kept)
-                if per_step_rows:
+                if not per_sequence and not stacked:
                     # Weight gradient only for the kept rows of W_hh^T (this step's rows) ...
                     torch.index_select(out[t - 1], 1, idx, out=h_kept)
                     torch.mm(h_kept.t(), grad, out=dw_kept)
@@ -205,10 +206,10 @@ class _FusedLSTM(torch.autograd.Function):
             else:
                 torch.mm(grad, w_hh_t.t(), out=dh)
                 dh.mul_(dense_mask[t - 1])
-        if kept is not None and compact and not per_sequence and not per_step_rows:
+        if stacked:
             dense_mask = kept_to_mask(kept, H, acts.dtype).unsqueeze(1) * scale
-        _weight_grad(d_w, d_gates, h0, out, kept if compact and (
-            per_sequence or per_step_rows) else None, per_sequence, scale, dense_mask, h_mask)
+        compact_kept = kept if compact and not stacked else None
+        _weight_grad(d_w, d_gates, h0, out, compact_kept, per_sequence, scale, dense_mask, h_mask)
         return d_gates, dh, dc, d_w, None, None, None, None, None, None
 
 
@@ -330,13 +331,13 @@ class LSTMLayer(nn.Module):
         self.structured_dense = False
         self.force_autograd = False
         self.compact_input_per_step = False
+        """Compact input projection under per-step masks too: T small products with a weight
+        gather each, which we measured slower on CPU than the one dense product of the whole
+        sequence (per-sequence masks always use the compact product: it is one product)."""
         self.step_weight_grad = True
         """Per-step compact masks: the recurrent weight's gradient over each step's kept rows,
         step by step (the paper's way); False: one dense product over every step after the
         backward loop (more arithmetic, one large product instead of T small ones)."""
-        """Compact input projection under per-step masks too: T small products with a weight
-        gather each, which we measured slower on CPU than the one dense product of the whole
-        sequence (per-sequence masks always use the compact product: it is one product)."""
         self.last_kept: torch.Tensor | None = None
         """Kept units (T, k) of the last structured training forward (tests read it)."""
         self.reset_parameters()

@@ -13,6 +13,7 @@ import uuid
 
 from mlflow import MlflowClient
 import optuna
+from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
@@ -178,12 +179,25 @@ def test_a_killed_worker_is_retried_elsewhere_and_resumes_from_its_checkpoint(
     assert [m.step for m in resumed_history] == list(range(40, 401, 40))
 
 
+TWO_ARMS = TINY_STUDY.format(name="armed").replace("  n_trials: 2", "  n_trials: 1") + (
+    "arms:\n  low: {dropout: [{name: standard, p: 0.05}], search: {n_trials: 1, space: {}}}\n"
+    "  high: {dropout: [{name: standard, p: 0.3}], search: {n_trials: 1, space: {}}}\n")
+"""Two arms of one trial each."""
+
+
+def arms_ran_at_once(storage: str) -> tuple[FrozenTrial, FrozenTrial]:
+    """The one trial of each arm of ``TWO_ARMS``, checked complete and run at the same time."""
+    low, high = (optuna.load_study(study_name=f"armed.{arm}", storage=storage).trials
+                 for arm in ("low", "high"))
+    assert [t.state for t in low + high] == [TrialState.COMPLETE] * 2
+    assert low[0].datetime_start < high[0].datetime_complete
+    assert high[0].datetime_start < low[0].datetime_complete
+    return low[0], high[0]
+
+
 @pytest.mark.slow
 def test_two_invocations_of_an_arms_study_run_different_arms_at_once(tmp_path: Path) -> None:
-    text = TINY_STUDY.format(name="armed").replace("  n_trials: 2", "  n_trials: 1") + (
-        "arms:\n  low: {dropout: [{name: standard, p: 0.05}], search: {n_trials: 1, space: {}}}\n"
-        "  high: {dropout: [{name: standard, p: 0.3}], search: {n_trials: 1, space: {}}}\n")
-    study_file = write_study(tmp_path, text)
+    study_file = write_study(tmp_path, TWO_ARMS)
     args = ["run", str(study_file), "train.max_steps=2000", "train.eval_every=500",
             "train.threads=1"]
     storage = f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}"
@@ -202,34 +216,22 @@ def test_two_invocations_of_an_arms_study_run_different_arms_at_once(tmp_path: P
     for process in (first, second):
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
-    low, high = (optuna.load_study(study_name=f"armed.{arm}", storage=storage).trials
-                 for arm in ("low", "high"))
-    assert [t.state for t in low + high] == [TrialState.COMPLETE] * 2
-    # Each arm ran once, and the two ran at the same time, one per invocation.
-    assert low[0].datetime_start < high[0].datetime_complete
-    assert high[0].datetime_start < low[0].datetime_complete
+    arms_ran_at_once(storage)  # each arm once, the two at the same time, one per invocation
 
 
 @pytest.mark.slow
 def test_workers_share_the_arms_of_a_study_and_then_its_confirmation(tmp_path: Path) -> None:
-    text = TINY_STUDY.format(name="armed").replace("  n_trials: 2", "  n_trials: 1") + (
-        "arms:\n  low: {dropout: [{name: standard, p: 0.05}], search: {space: {}}}\n"
-        "  high: {dropout: [{name: standard, p: 0.3}], search: {space: {}}}\n")
-    study_file = write_study(tmp_path, text)
+    study_file = write_study(tmp_path, TWO_ARMS)
     settings = [str(study_file), "train.max_steps=1500", "train.eval_every=500"]
     storage = f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}"
     run = run_cli(["run", *settings, "--workers", "2"], cwd=tmp_path)
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err
     assert out.count("ran 2 arms") == 1  # said once, by the process that started the copies
-    low, high = (optuna.load_study(study_name=f"armed.{arm}", storage=storage).get_trials(
-        states=(TrialState.COMPLETE,)) for arm in ("low", "high"))
-    assert len(low) == len(high) == 1
     # The copies start together, so both may go for the first arm: the one that finds its only
     # trial taken goes on to the next arm instead of waiting for it. One arm each, at once:
-    assert low[0].user_attrs["worker"] != high[0].user_attrs["worker"]
-    assert low[0].datetime_start < high[0].datetime_complete
-    assert high[0].datetime_start < low[0].datetime_complete
+    low, high = arms_ran_at_once(storage)
+    assert low.user_attrs["worker"] != high.user_attrs["worker"]
 
     confirm = run_cli(["confirm", *settings, "--seeds", "2", "--workers", "2"], cwd=tmp_path)
     out, err = confirm.communicate(timeout=300)
