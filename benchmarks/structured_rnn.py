@@ -8,10 +8,17 @@ for each hidden size and batch size. Variants:
 * ``dense p=X step|seq``: our loop with the structured masks applied densely (``h * mask`` times the
   full weight), the reference the paper compares with;
 * ``struct p=X step|seq``: the compact products over the kept units (per-step masks, the paper's
-  case III, or one mask per sequence, case IV);
+  case III, through the compiled kernels that read the kept rows of the weight in place where they
+  build; or one mask per sequence, case IV);
+* ``gather p=X step``: the same per-step products with the kept rows gathered by torch first
+  (``LSTMLayer.use_kernels = False``; the implementation before the kernels);
 * ``stacked p=X step``: the compact products with per-step masks, but the recurrent weight's
   gradient as one dense product over every step after the backward loop
-  (``LSTMLayer.step_weight_grad = False``) instead of one small product per step.
+  (``LSTMLayer.step_weight_grad = False``) instead of one small product per step;
+* ``input p=X step``: the compact products with per-step masks, and the second layer's input
+  product over the first layer's kept units too, one small product per step
+  (``LSTMLayer.compact_input_per_step``; the default where the kernels run) instead of one dense
+  product over the sequence (the ``struct``, ``gather`` and ``stacked`` variants).
 
 A sample is ``--steps-per-sample`` training steps of one variant, timed together (per step);
 variants alternate in a rotated order over ``--repeats`` rounds after an untimed warm-up round
@@ -39,6 +46,10 @@ from torch import nn
 from framework.models.lstm import LSTM
 
 
+COMPACT = ("struct", "gather", "stacked", "input")
+"""The implementations of the compact products, each compared with dense masking."""
+
+
 def variants(p_values: list[float]) -> list[tuple[str, dict]]:
     out: list[tuple[str, dict]] = [("nn.LSTM", {"fused": max(p_values)}), ("ours", {})]
     for p in p_values:
@@ -46,8 +57,12 @@ def variants(p_values: list[float]) -> list[tuple[str, dict]]:
             mode = "step" if per_step else "seq"
             out.append((f"dense p={p} {mode}", {"p": p, "per_step": per_step, "dense": True}))
             out.append((f"struct p={p} {mode}", {"p": p, "per_step": per_step, "dense": False}))
+        out.append((f"gather p={p} step", {"p": p, "per_step": True, "dense": False,
+                                           "kernels": False}))
         out.append((f"stacked p={p} step", {"p": p, "per_step": True, "dense": False,
                                             "stacked": True}))
+        out.append((f"input p={p} step", {"p": p, "per_step": True, "dense": False,
+                                          "compact_input": True}))
     return out
 
 
@@ -61,6 +76,8 @@ def build(hidden: int, options: dict) -> nn.Module:
         layer.structured_dense = options.get("dense", False)
         layer.structured_output = n == 0  # the mask also feeds the next layer
         layer.step_weight_grad = not options.get("stacked", False)
+        layer.compact_input_per_step = options.get("compact_input", False)
+        layer.use_kernels = options.get("kernels", True)
     return model
 
 
@@ -105,13 +122,13 @@ def main() -> None:
             print(f"  {'ours, dropout off':<34}{median['ours']:9.1f} ms   "
                   f"{median['ours'] / median['nn.LSTM']:.2f}x the time of nn.LSTM")
             for name in median:
-                if name.startswith(("struct", "stacked")):
-                    dense = name.replace("struct", "dense").replace("stacked", "dense")
+                if name.startswith(COMPACT):
+                    dense = "dense" + name.removeprefix(name.split()[0])
                     print(f"  {dense:<22}{median[dense]:9.1f} ms   {name:<18}{median[name]:9.1f}"
                           f" ms   speed-up {median[dense] / median[name]:.2f}x"
                           f"   vs nn.LSTM {median['nn.LSTM'] / median[name]:.2f}x")
             if (hidden, batch) == (1024, 64) and "struct p=0.5 step" in median:
-                best = min(("struct p=0.5 step", "stacked p=0.5 step"), key=median.__getitem__)
+                best = min((f"{kind} p=0.5 step" for kind in COMPACT), key=median.__getitem__)
                 headline = (median["dense p=0.5 step"] / median[best], best)
     if headline is not None:
         print(f"\nper-step masks, p = 0.5, hidden 1024, batch 64: {headline[0]:.2f}x the speed of "

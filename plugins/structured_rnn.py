@@ -11,7 +11,8 @@ paper reports 1.23x-1.64x faster training with no loss in quality.
 
 The model side lives in :mod:`framework.models.lstm` (``LSTMLayer.structured_*``); this plugin
 sets it on every :class:`~framework.models.lstm.LSTMLayer` of the model (a model without them is
-refused when the study is validated).
+refused when the study is validated). Per-step masks use the compiled kernels of
+:mod:`framework.models.kernels` where they build, which read the kept rows in place.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ class StructuredRNN(DropoutStrategy):
             # The last layer's output goes to the decoder: that is the ``output`` site's business.
             layer.structured_output = "hidden" in self.config.sites and n < len(layers) - 1
         self.n_layers = len(layers)
+        if self.config.per_step and not self.config.dense and layers:
+            from framework.models import kernels
+
+            kernels.load()  # built here (once per machine), not within the timed training steps
 
     def log_values(self) -> dict[str, float]:
         return {"rate/structured": float(self.config.p)} if self.n_layers else {}

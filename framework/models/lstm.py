@@ -25,7 +25,10 @@ Two ways to run the recurrence:
   with per-element masks), and as the reference the tests compare with.
 
 The input projections of the whole sequence are one product either way; in the fused backward
-the recurrent weight's gradient is one product over all steps too (see ``_weight_grad``).
+the recurrent weight's gradient is one product over all steps too (see ``_weight_grad``). Per-step
+compact products (a different set of rows at every step) go through the C++ kernels of
+:mod:`framework.models.kernels` where this machine builds them, which read the kept rows of the
+weight in place; elsewhere the rows are gathered with torch first.
 """
 
 from __future__ import annotations
@@ -75,16 +78,20 @@ class _FusedLSTM(torch.autograd.Function):
     as it is. ``compact`` selects kept-units-only products (True) or dense masked ones (False).
     ``h_mask`` (batch, hidden) or None, only without ``kept``: a mask (already scaled) on the
     state at every step, the carried one included, as a locked recurrent site applies it.
+    ``kernels`` (:mod:`framework.models.kernels`) or None: per-step compact products read the
+    kept rows of ``W_hh^T`` in place instead of gathering them into a copy at every step.
     """
 
     @staticmethod
     def forward(ctx: Any, xproj: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
                 w_hh_t: torch.Tensor, kept: torch.Tensor | None, scale: float, compact: bool,
                 per_sequence: bool, h_mask: torch.Tensor | None = None,
-                step_weight_grad: bool = True
+                step_weight_grad: bool = True, kernels: Any = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         T, B, G = xproj.shape
         H = G // 4
+        if kept is None or not compact or per_sequence:
+            kernels = None  # they serve per-step compact products only
         acts = torch.empty_like(xproj)  # gate activations i, f, g, o of every step
         cells = xproj.new_empty(T, B, H)
         tanh_c = xproj.new_empty(T, B, H)
@@ -102,7 +109,8 @@ class _FusedLSTM(torch.autograd.Function):
             h_kept = xproj.new_empty(B, k)
             if per_sequence:  # case IV: one gather of the weight rows for the whole sequence
                 torch.index_select(w_hh_t, 0, kept[0], out=w_kept)
-            elif (T - 1) * k * G * w_hh_t.element_size() <= SAVE_GATHERED_BYTES:
+            elif kernels is None and (T - 1) * k * G * w_hh_t.element_size() <= (
+                    SAVE_GATHERED_BYTES):
                 # Keep each step's gathered rows for backward instead of gathering them again.
                 w_saved = w_hh_t.new_empty(max(T - 1, 1), k, G)
         h_prev, c_prev = h0, c0
@@ -113,6 +121,10 @@ class _FusedLSTM(torch.autograd.Function):
                 torch.addmm(xproj[t], h_masked, w_hh_t, out=gates)
             elif t == 0 or kept is None:
                 torch.addmm(xproj[t], h_prev, w_hh_t, out=gates)
+            elif kernels is not None:  # per-step compact: the kept rows read in place
+                gates.copy_(xproj[t])
+                kernels.rows_mm_(gates, h_prev.index_select(1, kept[t - 1]).t().contiguous(),
+                                 w_hh_t, kept[t - 1], scale)
             elif compact:
                 if w_saved is not None:
                     w_kept = w_saved[t - 1]
@@ -136,7 +148,7 @@ class _FusedLSTM(torch.autograd.Function):
         ctx.save_for_backward(h0, c0, w_hh_t, acts, cells, tanh_c, out, kept, dense_mask, w_saved,
                               h_mask)
         ctx.scale, ctx.compact, ctx.per_sequence = scale, compact, per_sequence
-        ctx.step_weight_grad = step_weight_grad
+        ctx.step_weight_grad, ctx.kernels = step_weight_grad, kernels
         return out, out[-1].clone(), cells[-1].clone()
 
     @staticmethod
@@ -189,6 +201,13 @@ class _FusedLSTM(torch.autograd.Function):
                 dh.mul_(h_mask)
             elif t == 0 or kept is None:
                 torch.mm(grad, w_hh_t.t(), out=dh)
+            elif ctx.kernels is not None:  # per-step compact, the kept rows read in place
+                idx = kept[t - 1]
+                if not stacked:
+                    h_kept_t = out[t - 1].index_select(1, idx).t().contiguous()
+                    ctx.kernels.rows_add_mm(d_w, h_kept_t, grad, idx, scale)
+                dh_kept_t = ctx.kernels.rows_dot(grad.t().contiguous(), w_hh_t, idx)
+                dh.zero_().index_copy_(1, idx, dh_kept_t.t().mul_(scale))
             elif compact:
                 idx = kept[t - 1]
                 if w_saved is not None:
@@ -210,7 +229,7 @@ class _FusedLSTM(torch.autograd.Function):
             dense_mask = kept_to_mask(kept, H, acts.dtype).unsqueeze(1) * scale
         compact_kept = kept if compact and not stacked else None
         _weight_grad(d_w, d_gates, h0, out, compact_kept, per_sequence, scale, dense_mask, h_mask)
-        return d_gates, dh, dc, d_w, None, None, None, None, None, None
+        return d_gates, dh, dc, d_w, None, None, None, None, None, None, None
 
 
 def _weight_grad(d_w: torch.Tensor, d_gates: torch.Tensor, h0: torch.Tensor, out: torch.Tensor,
@@ -254,12 +273,18 @@ class _CompactProjection(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, kept: torch.Tensor, w_ih_t: torch.Tensor,
-                bias: torch.Tensor, per_sequence: bool) -> torch.Tensor:
+                bias: torch.Tensor, per_sequence: bool, kernels: Any = None) -> torch.Tensor:
         T, B, _ = x.shape
         k, G = kept.size(1), w_ih_t.size(1)
+        kernels = None if per_sequence else kernels
         if per_sequence:
             x_kept = x.index_select(2, kept[0]).view(T * B, k)
             out = torch.addmm(bias, x_kept, w_ih_t.index_select(0, kept[0])).view(T, B, G)
+        elif kernels is not None:  # each step's kept rows of W_ih^T read in place
+            out = bias.expand(T, B, G).contiguous()
+            for t in range(T):
+                kernels.rows_mm_(out[t], x[t].index_select(1, kept[t]).t().contiguous(), w_ih_t,
+                                 kept[t], 1.0)
         else:
             out = x.new_empty(T, B, G)
             w_kept = w_ih_t.new_empty(k, G)
@@ -269,7 +294,7 @@ class _CompactProjection(torch.autograd.Function):
                 torch.index_select(x[t], 1, kept[t], out=x_kept)
                 torch.addmm(bias, x_kept, w_kept, out=out[t])
         ctx.save_for_backward(x, kept, w_ih_t)
-        ctx.per_sequence = per_sequence
+        ctx.per_sequence, ctx.kernels = per_sequence, kernels
         return out
 
     @staticmethod
@@ -286,7 +311,15 @@ class _CompactProjection(torch.autograd.Function):
             g = d_out.reshape(T * B, G)
             d_w.index_copy_(0, idx, x_kept.t() @ g)
             d_x.index_copy_(2, idx, (g @ w_ih_t.index_select(0, idx).t()).view(T, B, k))
-            return d_x, None, d_w, d_bias, None
+            return d_x, None, d_w, d_bias, None, None
+        if ctx.kernels is not None:
+            for t in range(T):
+                idx, g = kept[t], d_out[t].contiguous()
+                ctx.kernels.rows_add_mm(d_w, x[t].index_select(1, idx).t().contiguous(), g, idx,
+                                        1.0)
+                d_x[t].index_copy_(1, idx, ctx.kernels.rows_dot(g.t().contiguous(), w_ih_t,
+                                                                idx).t())
+            return d_x, None, d_w, d_bias, None, None
         w_kept = w_ih_t.new_empty(k, G)
         x_kept = x.new_empty(B, k)
         dw_kept = w_ih_t.new_empty(k, G)
@@ -299,7 +332,7 @@ class _CompactProjection(torch.autograd.Function):
             d_w.index_add_(0, idx, dw_kept)
             torch.mm(d_out[t], w_kept.t(), out=dx_kept)
             d_x[t].index_copy_(1, idx, dx_kept)
-        return d_x, None, d_w, d_bias, None
+        return d_x, None, d_w, d_bias, None, None
 
 
 class LSTMLayer(nn.Module):
@@ -330,14 +363,21 @@ class LSTMLayer(nn.Module):
         self.structured_recurrent = True
         self.structured_dense = False
         self.force_autograd = False
-        self.compact_input_per_step = False
-        """Compact input projection under per-step masks too: T small products with a weight
-        gather each, which we measured slower on CPU than the one dense product of the whole
-        sequence (per-sequence masks always use the compact product: it is one product)."""
+        self.compact_input_per_step: bool | None = None
+        """Compact input projection under per-step masks too, T small products: None (default)
+        where the compiled kernels run (1.74x dense masking against 1.44x with the recurrent
+        products alone, ``docs/results/benchmarks.md``), True always (with torch's gathers we
+        measured it slower than the one dense product of the whole sequence), False never.
+        Per-sequence masks always use the compact product: it is one product."""
         self.step_weight_grad = True
         """Per-step compact masks: the recurrent weight's gradient over each step's kept rows,
         step by step (the paper's way); False: one dense product over every step after the
         backward loop (more arithmetic, one large product instead of T small ones)."""
+        self.use_kernels = True
+        """Per-step compact products through the compiled kernels of
+        :mod:`framework.models.kernels` (the kept rows read in place) where they load and the
+        shapes suit them (CPU, float32, a batch that is a multiple of 16); False: gathered with
+        torch (``index_select``) as without them."""
         self.last_kept: torch.Tensor | None = None
         """Kept units (T, k) of the last structured training forward (tests read it)."""
         self.reset_parameters()
@@ -367,9 +407,13 @@ class LSTMLayer(nn.Module):
         compact_input = (input_kept is not None and self.training and not self.structured_dense
                          and not self.force_autograd)
         per_sequence = compact_input and bool((input_kept == input_kept[:1]).all())
-        if compact_input and (per_sequence or self.compact_input_per_step):
+        kernels = self._kernels(x) if compact_input and not per_sequence else None
+        per_step_input = self.compact_input_per_step
+        if per_step_input is None:
+            per_step_input = kernels is not None
+        if compact_input and (per_sequence or per_step_input):
             xproj = _CompactProjection.apply(x, input_kept, self.weight_ih.t().contiguous(), bias,
-                                             per_sequence)
+                                             per_sequence, kernels)
         else:
             # The input projection of the whole sequence in one product.
             xproj = torch.addmm(bias, x.reshape(T * B, -1), self.weight_ih.t()).view(T, B, 4 * H)
@@ -384,6 +428,8 @@ class LSTMLayer(nn.Module):
         site_active = self.training and (
             self.recurrent_drop.op is not None or self.recurrent_drop.p > 0)
         rec_kept = kept if self.structured_recurrent else None
+        per_step_compact = (rec_kept is not None and self.structured_per_step
+                            and not self.structured_dense)
         h_mask = None
         sequence_mask = getattr(self.recurrent_drop.op, "sequence_mask", None)
         if site_active and sequence_mask is not None and rec_kept is None and (
@@ -400,11 +446,22 @@ class LSTMLayer(nn.Module):
                 xproj, state[0], state[1], w_hh.t().contiguous(), rec_kept, scale,
                 structured and not self.structured_dense,
                 structured and not self.structured_per_step, h_mask,
-                self.step_weight_grad)
+                self.step_weight_grad, self._kernels(x) if per_step_compact else None)
             state = (h, c)
         if structured and self.structured_output:
             out = out * (kept_to_mask(kept, H, out.dtype).unsqueeze(1) * scale)
         return out, state
+
+    def _kernels(self, x: torch.Tensor) -> Any:
+        """The compiled kernels for per-step compact products, or None where they do not apply
+        (``use_kernels`` off, another device or dtype, a batch not a multiple of 16, or none
+        built on this machine)."""
+        if not (self.use_kernels and x.device.type == "cpu" and x.dtype == torch.float32
+                and x.size(1) % 16 == 0 and self.hidden_size % 4 == 0):
+            return None
+        from framework.models import kernels
+
+        return kernels.load()
 
     def _autograd_loop(self, xproj: torch.Tensor, state: State, w_hh: torch.Tensor,
                        kept: torch.Tensor | None, scale: float) -> tuple[torch.Tensor, State]:
