@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import typer
 
+from framework.cli.common import Arm
 from framework.cli.common import Home
 from framework.cli.common import Overrides
 from framework.cli.common import PluginPaths
@@ -29,6 +30,7 @@ from framework.cli.common import load_existing_study
 from framework.cli.common import print_error
 from framework.cli.common import quiet_libraries
 from framework.cli.common import run_copies_of
+from framework.cli.common import select_arm
 from framework.errors import SpecError
 
 
@@ -181,15 +183,18 @@ def worker(
     worker_index: Annotated[int | None, typer.Option(
         help="This worker's number, mixed into its sampler seed (give each worker its own to "
         "make a parallel study reproducible); default: the process id.")] = None,
+    arm: Arm = None,
     continue_changed: ContinueChanged = False,
 ) -> None:
-    """Join an existing study as one more worker (on this or any machine sharing its storage)."""
+    """Join an existing study (in a study with arms, one arm's) as one more worker, on this or
+    any machine sharing its storage."""
     import os
 
-    loaded = load(file, overrides, plugins)
+    loaded = select_arm(load(file, overrides, plugins), arm)
 
     from framework.cli.progress import LineDisplay
     from framework.tracking import Locations
+    from framework.tuning.study import FINISHED
     from framework.tuning.study import PARENT_RUN_ATTR
     from framework.tuning.study import run_worker
     from framework.tuning.workers import STORAGE_ENV
@@ -203,11 +208,17 @@ def worker(
     try:
         with LineDisplay() as display:
             index = os.getpid() if worker_index is None else worker_index
-            run_worker(loaded, locations, parent, display, threads, index, continue_changed)
+            finished = run_worker(loaded, locations, parent, display, threads, index,
+                                  continue_changed)
     except SpecError as error:
         fail(error)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    if finished == 0 and done < loaded.spec.search.n_trials:
+        typer.echo("error: no trial of this worker finished (reasons above) and the study's "
+                   f"budget is open ({done} of {loaded.spec.search.n_trials} finished)", err=True)
+        raise typer.Exit(1)
 
 
 @plugins_app.command("list")

@@ -39,23 +39,6 @@ MarkdownPath = Annotated[
 ]
 
 
-def _fail(error: SpecError) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False).print(f"[bold red]error[/]: {error}", markup=True,
-                                                soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _load(file: Path, overrides: list[str] | None, plugins: list[str] | None):
-    from framework.config import load_spec
-
-    try:
-        return load_spec(file, overrides or [], tuple(plugins or ()))
-    except SpecError as error:
-        _fail(error)
-
-
 def fail(error: SpecError) -> None:
     """Print ``error`` on one line (no traceback) and exit with status 2."""
     print_error(error)
@@ -109,6 +92,36 @@ def load(file: Path, overrides: list[str] | None, plugins: list[str] | None):
 
     try:
         return load_spec(file, overrides or [], tuple(plugins or ()))
+    except SpecError as error:
+        fail(error)
+
+
+Arm = Annotated[str | None, typer.Option(
+    "--arm", help="In a study with arms: the arm (its own Optuna study <name>.<arm>).")]
+
+
+def select_arm(loaded: LoadedSpec, arm: str | None) -> LoadedSpec:
+    """The spec of ``arm`` of a study with arms (its study ``<name>.<arm>``), or ``loaded``
+    itself for a study without arms; exit 2 when ``--arm`` is missing, unknown or out of place.
+
+    A study with arms has no Optuna study under its own name: each arm's trials are in their own.
+    """
+    arms = list(loaded.spec.arms or {})
+    if arm is None and not arms:
+        return loaded
+    if arm is None:
+        fail(SpecError(f"the study has arms ({', '.join(arms)}), each its own Optuna study: give "
+                       "--arm NAME for one arm's trials (`dropout-lab confirm` compares the arms)",
+                       source=loaded.source, key="arms"))
+    if not arms:
+        fail(SpecError(f"--arm {arm}: the study has no arms", source=loaded.source, key="arms"))
+    if arm not in arms:
+        fail(SpecError(f"--arm {arm}: no such arm (arms: {', '.join(arms)})",
+                       source=loaded.source, key="arms"))
+    from framework.tuning.confirm import arm_loaded
+
+    try:
+        return arm_loaded(loaded, arm)
     except SpecError as error:
         fail(error)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from framework.cli.common import Arm
 from framework.cli.common import Home
 from framework.cli.common import MarkdownPath
 from framework.cli.common import Overrides
@@ -17,6 +18,7 @@ from framework.cli.common import fail
 from framework.cli.common import load
 from framework.cli.common import load_existing_study
 from framework.cli.common import quiet_libraries
+from framework.cli.common import select_arm
 from framework.cli.common import write_markdown
 from framework.errors import SpecError
 
@@ -36,6 +38,7 @@ def compare(
         help="PARAM=VALUE (PARAM one of --by, e.g. dropout=none): compare every group with the "
         "group of that value and the same other --by values (difference, 95% CI, t-test paired "
         "over seeds).")] = None,
+    arm: Arm = None,
     markdown: MarkdownPath = None,
     plugins: PluginPaths = None,
     home: Home = Path("mlruns"),
@@ -44,7 +47,7 @@ def compare(
 ) -> None:
     """Table of mean ± standard error per group of complete trials, and with ``--baseline`` each
     group's difference to a baseline group; also Markdown and MLflow."""
-    loaded = load(file, overrides, plugins)
+    loaded = select_arm(load(file, overrides, plugins), arm)
     from rich.console import Console
     from rich.table import Table
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from framework.cli.common import Arm
 from framework.cli.common import Home
 from framework.cli.common import Overrides
 from framework.cli.common import PluginPaths
@@ -17,6 +18,7 @@ from framework.cli.common import TrackingUri
 from framework.cli.common import load
 from framework.cli.common import load_existing_study
 from framework.cli.common import quiet_libraries
+from framework.cli.common import select_arm
 from framework.cli.common import write_markdown
 
 
@@ -33,6 +35,7 @@ def depth(
     scratch: Annotated[Path | None, typer.Option(
         help="Study file of models trained from scratch at each depth (a grid over "
         "model.n_layer, run in the same --home): their val loss is one more line.")] = None,
+    arm: Arm = None,
     markdown: Annotated[Path | None, typer.Option(
         "--markdown", help="Also write the table as Markdown to this file, and the plot "
         "beside it (same name, .png).")] = None,
@@ -42,7 +45,7 @@ def depth(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Table and plot of val loss against layers kept (mean ± s.e. over seeds) per group."""
-    loaded = load(file, overrides, plugins)
+    loaded = select_arm(load(file, overrides, plugins), arm)
     from rich.console import Console
 
     from framework.reporting.depth import depth_table

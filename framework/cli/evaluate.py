@@ -3,11 +3,12 @@
 The checkpoint is the ``best.pt`` artifact that every trial logs: the spec, the weights, the
 strategies' state, the dataset's ``info`` and what reading new files needs (SST-2's vocabulary).
 It is found from a study file and a trial number (the Optuna trial's ``mlflow_run_id`` names the
-MLflow run that holds it), given as a path, or, with ``--confirmed``, taken from every trial of
-the study's confirmation. The model is rebuilt from the checkpoint alone as the trial used it
-for inference: its strategies attached and their ``for_inference`` transform applied (e.g.
-LayerDrop's pruning), dropout off. The file is read by the dataset's ``labelled_batches`` in the
-training data's format, with the vocabulary stored in the checkpoint: no training data is read.
+MLflow run that holds it; in a study with arms, ``--arm`` names the arm), given as a path, or,
+with ``--confirmed``, taken from every trial of the study's confirmation. The model is rebuilt
+from the checkpoint alone as the trial used it for inference: its strategies attached and their
+``for_inference`` transform applied (e.g. LayerDrop's pruning), dropout off. The file is read
+by the dataset's ``labelled_batches`` in the training data's format, with the vocabulary stored
+in the checkpoint: no training data is read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import typer
 
+from framework.cli.common import Arm
 from framework.cli.common import Home
 from framework.cli.common import MarkdownPath
 from framework.cli.common import PluginPaths
@@ -26,6 +28,7 @@ from framework.cli.common import TrackingUri
 from framework.cli.common import fail
 from framework.cli.common import load
 from framework.cli.common import quiet_libraries
+from framework.cli.common import select_arm
 from framework.cli.common import write_markdown
 from framework.errors import SpecError
 
@@ -40,6 +43,7 @@ def evaluate(
     )],
     study: Annotated[Path | None, typer.Option(help="Study file of the trial.")] = None,
     trial: Annotated[int | None, typer.Option(help="Trial number in that study.")] = None,
+    arm: Arm = None,
     confirmed: Annotated[bool, typer.Option(
         "--confirmed", help="With --study: score every trial of the study's confirmation and "
         "summarise per configuration over seeds, against the baseline.")] = False,
@@ -59,6 +63,8 @@ def evaluate(
                        "--confirmed"))
     if not labelled.is_file():
         fail(SpecError(f"no such file: {labelled}"))
+    if arm is not None and trial is None:
+        fail(SpecError("--arm selects the study of --trial (--confirmed scores every arm)"))
     import tempfile
 
     quiet_libraries()
@@ -75,7 +81,8 @@ def evaluate(
             else:
                 from framework.tracking import Locations
 
-                spec = load(study, [], plugins).spec
+                loaded = load(study, [], plugins)
+                spec = (loaded if confirmed else select_arm(loaded, arm)).spec
                 locations = Locations.resolve(home, storage, tracking_uri)
                 if confirmed:
                     text = confirmed_table(spec.name, locations, labelled, batch_size, Path(tmp))

@@ -1,10 +1,11 @@
 """``dropout-lab inspect``: what the study's strategies will touch in its model, before a run.
 
 The model is built as a trial builds it (with the study's data, which give the vocabulary size or
-the classes), the study's strategies are attached and set to their step-0 rates, and three tables
-are printed: every dropout site (its name in the model, kind, how it is reached, the model's own
-rate, the rate at step 0 and the strategy that owns it), the layer stack LayerDrop and LR-Drop
-work on, and what the model offers to strategies. Nothing is trained or written.
+the classes), the study's strategies (with ``--arm``, one arm's) are attached and set to their
+step-0 rates, and three tables are printed: every dropout site (its name in the model, kind, how
+it is reached, the model's own rate, the rate at step 0 and the strategy that owns it), the layer
+stack LayerDrop and LR-Drop work on, and what the model offers to strategies. Nothing is trained
+or written.
 """
 
 from __future__ import annotations
@@ -14,18 +15,23 @@ from typing import Any
 
 import typer
 
+from framework.cli.common import Arm
 from framework.cli.common import Overrides
 from framework.cli.common import PluginPaths
 from framework.cli.common import load
+from framework.cli.common import select_arm
 
 
 def register(app: typer.Typer) -> None:
     app.command()(inspect)
 
 
-def inspect(file: Path, overrides: Overrides = None, plugins: PluginPaths = None) -> None:
+def inspect(file: Path, overrides: Overrides = None, plugins: PluginPaths = None,
+            arm: Arm = None) -> None:
     """Show the model's dropout sites (kind, rate, strategy) and layer stack; trains nothing."""
-    spec = load(file, overrides, plugins).spec
+    loaded = load(file, overrides, plugins)
+    arms = list(loaded.spec.arms or {})
+    spec = (loaded if arm is None and arms else select_arm(loaded, arm)).spec
     from rich.console import Console
 
     from framework import registry
@@ -38,6 +44,9 @@ def inspect(file: Path, overrides: Overrides = None, plugins: PluginPaths = None
     stack.attach(model, dataset.info)
     stack.on_step(0, spec.train.max_steps)
     console = Console()
+    if arm is None and arms:  # each arm attaches its own strategies
+        console.print(f"[yellow]the study has arms ({', '.join(arms)}): this is its spec before "
+                      "any arm; --arm NAME shows one arm's[/]")
     console.print(f"[bold]{spec.model.name}[/] ({type(model).__name__}, "
                   f"{sum(p.numel() for p in model.parameters()):,} parameters) on "
                   f"{spec.data.name}")

@@ -54,11 +54,12 @@ def report(
     from framework.tracking import Tracker
 
     spec = loaded.spec
-    unsearched = [name for name in by or () if name not in spec.search.space]
+    searched = searched_keys(loaded)
+    unsearched = [name for name in by or () if name not in searched]
     if unsearched:
-        fail(SpecError(f"{', '.join(map(repr, unsearched))} is not searched (search.space: "
-                       f"{', '.join(spec.search.space) or 'empty'})", source=str(file),
-                       key="--by"))
+        where = "search.space and the arms' spaces" if spec.arms else "search.space"
+        fail(SpecError(f"{', '.join(map(repr, unsearched))} is not searched ({where}: "
+                       f"{', '.join(searched) or 'empty'})", source=str(file), key="--by"))
     folder = Path(home) / "reports" / spec.name
     try:
         built = build_report(loaded, locations, folder, by)
@@ -82,6 +83,15 @@ def report(
     tracker.end_run(run, "FINISHED")
     typer.echo(f"report: {built.html} ({len(built.figures)} figures, {len(built.pngs)} PNGs, "
                f"{len(built.images)} strategy images); logged to MLflow run {run}")
+
+
+def searched_keys(loaded: Any) -> list[str]:
+    """The keys the study searches: its space's and, in a study with arms, every arm's."""
+    from framework.tuning.confirm import arm_loaded
+
+    spaces = [loaded.spec.search.space] + [arm_loaded(loaded, arm).spec.search.space
+                                           for arm in loaded.spec.arms or {}]
+    return list(dict.fromkeys(key for space in spaces for key in space))
 
 
 def report_run(tracker: Any, study: str) -> str:

@@ -46,7 +46,8 @@ class TrainSpec(Section):
     """Save the training state after every evaluation, so a retried trial resumes from it."""
     keep_last: bool = False
     """Keep the last training state (``checkpoint/last.pt``) in the trial's run once the trial
-    has finished; by default it is deleted then (only a retry of a dead trial needs it)."""
+    has finished; by default it is deleted then, with those of the dead attempts it retried (only
+    a retry of a dead trial needs one)."""
     compile: bool = False
     """Compile the model's forward pass with ``torch.compile`` (CPU and CUDA). Dropout rates are
     inputs of the compiled graph, so a schedule compiles it once (twice if the rate reaches 0);

@@ -259,7 +259,8 @@ def _ranked(study: Any, spec: Any) -> list[Any]:
 def _grouped_runs(searches: list[tuple[str | None, Any]], by: list[str]
                   ) -> list[tuple[str, int, str]]:
     """``(label, seed, run_id)`` of every complete search trial, labelled by its ``by`` values
-    (and arm) and keyed by :func:`~framework.reporting.compare.seed_of`."""
+    (and arm) and keyed by :func:`~framework.reporting.compare.seed_of`. An arm that does not
+    search one of ``by`` is labelled without it (its trials all have the arm's own value)."""
     from framework.reporting.compare import seed_of
 
     runs = []
@@ -267,8 +268,9 @@ def _grouped_runs(searches: list[tuple[str | None, Any]], by: list[str]
         for trial in study.get_trials(deepcopy=False, states=_complete()):
             if "mlflow_run_id" not in trial.user_attrs:
                 continue
-            label = ", ".join(f"{name}={trial.params.get(name)}" for name in by)
-            runs.append((f"{arm + ' ' if arm else ''}{label}",
+            label = ", ".join(f"{name}={trial.params.get(name)}" for name in by
+                              if arm is None or name in trial.params)
+            runs.append((f"{arm + ' ' if arm else ''}{label}".strip(),
                          seed_of(trial),
                          trial.user_attrs["mlflow_run_id"]))
     return runs

@@ -98,6 +98,7 @@ class Objective:
         self.display.trial_started(trial.number, trial.params)
         status = "FAILED"
         finished = False  # complete or pruned: its training state is no longer needed
+        self.retried_runs: list[str] = []  # runs of the dead attempts this trial retries
         system = SystemMetrics.start(self.tracker, run_id)
         try:
             spec = validate(raw, self.loaded.source)
@@ -120,7 +121,9 @@ class Objective:
             system.stop()
             self.tracker.end_run(run_id, status)
             if finished and not self.loaded.spec.train.keep_last:
-                drop_checkpoint(self.tracker, run_id)
+                # The dead attempts' states too: the trial they were saved for is over.
+                for finished_run in (run_id, *self.retried_runs):
+                    drop_checkpoint(self.tracker, finished_run)
 
     def _train(self, trial: optuna.Trial, spec: Any, run_id: str) -> float | list[float]:
         dumped = spec.model_dump(mode="json")
@@ -169,10 +172,9 @@ class Objective:
             return None
         import torch
 
-        for number in reversed(history):
-            run_id = study_trials[number].user_attrs.get("mlflow_run_id")
-            if run_id is None:
-                continue
+        runs = [study_trials[number].user_attrs.get("mlflow_run_id") for number in history]
+        self.retried_runs = [run_id for run_id in runs if run_id is not None]
+        for run_id in reversed(self.retried_runs):  # the latest attempt got furthest
             try:
                 path = self.tracker.client.download_artifacts(run_id, "checkpoint/last.pt",
                                                               str(folder))

@@ -229,8 +229,9 @@ def run_study(loaded: LoadedSpec, locations: Locations, display: Any | None = No
 def run_worker(loaded: LoadedSpec, locations: Locations, parent_run_id: str,
                display: Any | None = None, threads: int | None = None,
                worker: int = 0, continue_changed: bool = False,
-               tracker: Tracker | None = None, wait: bool = True) -> None:
-    """Run trials of the study in this process until the budget is spent.
+               tracker: Tracker | None = None, wait: bool = True) -> int:
+    """Run trials of the study in this process until the budget is spent; return how many of
+    them finished (complete or pruned).
 
     A worker also stops after as many failed trials as the budget (a spec that cannot train
     would otherwise fail forever, since failures do not use up the budget).
@@ -277,6 +278,9 @@ def run_worker(loaded: LoadedSpec, locations: Locations, parent_run_id: str,
         if tracker.failure is not None:  # the store stayed away: the next trials would too
             raise tracker.unavailable() if own_tracker else tracker.failure
         failures += objective.last_failed and not objective.budget_reached
+    mine = {"worker": worker_id(), PARENT_RUN_ATTR: parent_run_id}
+    return sum(all(t.user_attrs.get(k) == v for k, v in mine.items())
+               for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
 def _show_finished(display: Any | None, study: optuna.Study, n_trials: int) -> None:

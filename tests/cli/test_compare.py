@@ -61,3 +61,25 @@ def test_a_baseline_that_is_not_grouped_by_is_refused_before_anything_is_logged(
     assert not (tmp_path / "page.md").exists()
     assert compare_runs(home) == 0
 
+
+def test_a_study_with_arms_compares_the_arm_that_is_named(tmp_path: Path) -> None:
+    grid = TINY_STUDY.replace("sampler: {{name: random, seed: 0}}", "sampler: {{name: grid}}")
+    text = grid.replace("{{type: float, low: 0.0, high: 0.3}}",
+                        "{{type: categorical, choices: [0.0, 0.3]}}").format(name="armed")
+    text += "arms:\n  low: {train: {lr: 1.0e-4}}\n  high: {}\n"
+    study = write_study(tmp_path, text)
+    home = tmp_path / "mlruns"
+    assert invoke("run", str(study), "--home", str(home)).exit_code == 0
+    for arm, message in ((None, "the study has arms (low, high)"),
+                         ("middle", "--arm middle: no such arm (arms: low, high)")):
+        result = invoke("compare", str(study), "--home", str(home), "--by", "dropout.0.p",
+                        *(("--arm", arm) if arm else ()))
+        assert result.exit_code == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+    assert compare_runs(home) == 0
+    result = invoke("compare", str(study), "--home", str(home), "--by", "dropout.0.p",
+                    "--metric", "val_loss", "--arm", "high")
+    assert result.exit_code == 0, result.stderr
+    rows = (home / "reports" / "armed.high-compare.md").read_text().splitlines()
+    assert sorted(row.split("|")[1].strip() for row in rows[2:]) == ["0.0", "0.3"]
+    assert compare_runs(home) == 1

@@ -59,3 +59,27 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path: Path) -> None:
                  cwd=tmp_path)
     assert result.returncode == 2 and "no such checkpoint" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_trial_of_a_study_with_arms_is_found_by_its_arm(tmp_path: Path, locations) -> None:
+    from framework.tuning.confirm import run_arms
+    from tests.conftest import invoke
+
+    dev = labelled_file(tmp_path, n=40)
+    text = SST2_STUDY.format(name="armed", path=dev, strategy="{name: r_drop, alpha: 1.0}")
+    text += "arms:\n  standard: {dropout: [{name: standard, p: 0.1}]}\n  r_drop: {}\n"
+    study = write_study(tmp_path, text)
+    run_arms(load_spec(study), locations)
+    home = str(Path(locations.storage.removeprefix("sqlite:///")).parent)
+    result = invoke("evaluate", dev, "--study", str(study), "--trial", "0", "--home", home)
+    assert result.exit_code == 2 and "give --arm NAME" in result.stderr
+    scored = set()
+    for arm in ("standard", "r_drop"):
+        result = invoke("evaluate", dev, "--study", str(study), "--trial", "0", "--arm", arm,
+                        "--home", home)
+        assert result.exit_code == 0, result.stderr
+        printed = dict(line.split(": ") for line in result.stdout.strip().splitlines())
+        trial = optuna.load_study(study_name=f"armed.{arm}", storage=locations.storage).trials[0]
+        assert float(printed["loss"]) == pytest.approx(trial.user_attrs["val_loss"], rel=1e-4)
+        scored.add(printed["loss"])
+    assert len(scored) == 2  # the arms' checkpoints differ: each was found by its own arm

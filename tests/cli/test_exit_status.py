@@ -1,4 +1,4 @@
-"""A run none of whose trials finished says so: non-zero exit and a FAILED parent run."""
+"""A run or worker none of whose trials finished says so: non-zero exit and a FAILED parent run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.tuning.test_workers import run_cli
 
 
 @pytest.mark.slow
-def test_a_run_whose_every_trial_failed_exits_1_and_fails_its_parent_run(tmp_path: Path) -> None:
+def test_a_run_or_worker_whose_every_trial_failed_exits_1(tmp_path: Path) -> None:
     study = write_study(tmp_path, TINY_STUDY.format(name="all-fail"))
     # Valid, finite, and still hopeless: the loss is NaN by the first evaluation.
     process = run_cli(["run", str(study), "search.n_trials=1", "train.lr=1e30"], cwd=tmp_path)
@@ -26,6 +26,12 @@ def test_a_run_whose_every_trial_failed_exits_1_and_fails_its_parent_run(tmp_pat
     experiment = client.get_experiment_by_name("all-fail")
     parents = client.search_runs([experiment.experiment_id], "tags.dropout_lab.role = 'study'")
     assert [r.info.status for r in parents] == ["FAILED"]
+    # A worker joining the study fares no better, and says so the same way.
+    process = run_cli(["worker", str(study), "search.n_trials=1", "train.lr=1e30"], cwd=tmp_path)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 1, out + err
+    assert "Traceback" not in err
+    assert "no trial of this worker finished" in err and "(0 of 1 finished)" in err
 
 
 @pytest.mark.slow

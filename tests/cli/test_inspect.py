@@ -48,3 +48,30 @@ def test_inspect_lists_sites_kinds_rates_owners_and_the_stack(tmp_path: Path) ->
     assert "blocks" in result.stdout and "LayerDrop, rates [0.1, 0.1]" in result.stdout
     assert list(tmp_path.iterdir()) == [path], "inspect writes nothing"
 
+
+
+def test_inspect_shows_the_arm_that_is_named(tmp_path: Path, monkeypatch) -> None:
+    from tests.conftest import TINY_STUDY
+    from tests.conftest import invoke
+
+    monkeypatch.setenv("COLUMNS", "200")  # one table row per line
+
+    text = TINY_STUDY.format(name="armed") + (
+        "arms:\n  plain: {dropout: [{name: none}], search: {space: {}}}\n"
+        "  decayed: {dropout: [{name: linear_decay, p_start: 0.3, sites: [attention]}],\n"
+        "            search: {space: {}}}\n")
+    path = write_study(tmp_path, text)
+    base = invoke("inspect", str(path))
+    assert base.exit_code == 0, base.stderr
+    assert "the study has arms (plain, decayed)" in base.stdout
+    decayed = invoke("inspect", str(path), "--arm", "decayed")
+    assert decayed.exit_code == 0, decayed.stderr
+    owners = {line.split("│")[6].strip() for line in decayed.stdout.splitlines()
+              if line.count("│") == 7 and "attention" in line}
+    assert owners == {"linear_decay"}
+    assert "the study has arms" not in decayed.stdout
+    unknown = invoke("inspect", str(path), "--arm", "other")
+    assert unknown.exit_code == 2 and "no such arm (arms: plain, decayed)" in unknown.stderr
+    plain = write_study(tmp_path, TINY_STUDY.format(name="plain"), "plain.yaml")
+    unarmed = invoke("inspect", str(plain), "--arm", "decayed")
+    assert unarmed.exit_code == 2 and "--arm decayed: the study has no arms" in unarmed.stderr

@@ -106,3 +106,6 @@ def test_the_run_after_a_killed_one_closes_its_parent_run_and_says_why_its_trial
     pid = dead.user_attrs["worker"].split(":")[-1]
     assert f":{pid} " in first.data.tags["dropout_lab.fail_reason"]
     assert client.get_run(dead.user_attrs["mlflow_run_id"]).info.status == "FAILED"
+    # Once the retry finished, neither attempt keeps its training state.
+    for trial in (dead, retry):
+        assert client.list_artifacts(trial.user_attrs["mlflow_run_id"], "checkpoint") == []

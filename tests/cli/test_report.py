@@ -105,6 +105,26 @@ def test_an_arm_without_finished_trials_is_reported_not_fatal(reported) -> None:
     assert plan.empty_arms == ["never"]
 
 
+def test_report_by_takes_a_key_that_only_an_arm_searches(reported, tmp_path: Path) -> None:
+    from framework.cli.report import searched_keys
+    from framework.reporting.html import build_report
+
+    study, home, locations, _ = reported
+    loaded = load_spec(study)
+    assert searched_keys(loaded) == ["dropout.0.p", "train.lr"]  # train.lr: the plain arm's
+    built = build_report(loaded, locations, tmp_path / "report", ["train.lr"])
+    curves = next(f for f in built.figures if f.key == "learning-curves")
+    names = [trace.name for trace in curves.plotly.data if trace.showlegend is not False]
+    # The plain arm's two trials each at their own rate; the standard arm, which does not
+    # search it, as one line over its trials.
+    assert sum(name.startswith("plain train.lr=") for name in names) == 2
+    assert [name for name in names if name.startswith("standard")] == ["standard (n=2)"]
+    refused = invoke("report", str(study), "--home", str(home), "--by", "train.batch_size")
+    assert refused.exit_code == 2
+    assert ("'train.batch_size' is not searched (search.space and the arms' spaces: "
+            "dropout.0.p, train.lr)") in refused.stderr
+
+
 def test_the_report_renders_in_headless_chromium(reported, tmp_path: Path) -> None:
     if find_chromium() is None:
         pytest.skip("no chromium on PATH (apt-get install -y chromium); .ci/run installs it")

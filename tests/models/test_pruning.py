@@ -90,3 +90,39 @@ def test_keep_layers_copies_and_sets_the_depth() -> None:
     assert list(pruned.state_dict()) == list(gpt(2).state_dict())
     assert torch.equal(pruned.state_dict()["layers.1.mlp.fc.weight"],
                        model.state_dict()["layers.3.mlp.fc.weight"])
+
+
+LEARNED = """
+name: learned
+seed: 0
+model: {{name: mlp, hidden: [32, 32]}}
+data: {{name: digits}}
+train: {{max_steps: 30, batch_size: 32, lr: 1.0e-2, warmup_steps: 1, eval_every: 10,
+         eval_batches: 2, measure_inference: false, checkpoints: false}}
+dropout: [{strategy}]
+"""
+
+
+@pytest.mark.parametrize("strategy", [
+    "{name: standout, alpha: 1.0, beta: 0.0, learn: true}",
+    "{name: standout, form: belief}",
+    "{name: concrete, sites: [hidden], p_init: 0.3}",
+])
+def test_a_checkpoint_with_learned_dropout_parameters_predicts_as_the_trained_model(
+    tmp_path: Path, strategy: str,
+) -> None:
+    from framework.config import load_spec
+    from framework.training.run import load_dataset
+    from framework.training.run import run_training
+    from tests.conftest import write_study
+
+    spec = load_spec(write_study(tmp_path, LEARNED.format(strategy=strategy))).spec
+    trained = run_training(spec, tmp_path).model.eval()
+    loaded = pruning.load_checkpoint(tmp_path / "best.pt")
+    # Every learned value (gate scales, belief weights, rates) comes back, and predicts alike.
+    restored = loaded.state_dict()
+    assert [name for name, value in trained.state_dict().items()
+            if name not in restored or not torch.equal(value, restored[name])] == []
+    batch = next(load_dataset(spec).eval_batches("val", 64, 1))
+    with torch.no_grad():
+        assert torch.allclose(loaded(batch).logits, trained(batch).logits, atol=1e-6)
