@@ -103,14 +103,13 @@ class _FusedLSTM(torch.autograd.Function):
         if dense_mask is not None or h_mask is not None:
             h_masked = xproj.new_empty(B, H)
         w_saved = None
-        if kept is not None and compact:
+        if kept is not None and compact and kernels is None:  # buffers of torch's gathers
             k = kept.size(1)
             w_kept = w_hh_t.new_empty(k, G)
             h_kept = xproj.new_empty(B, k)
             if per_sequence:  # case IV: one gather of the weight rows for the whole sequence
                 torch.index_select(w_hh_t, 0, kept[0], out=w_kept)
-            elif kernels is None and (T - 1) * k * G * w_hh_t.element_size() <= (
-                    SAVE_GATHERED_BYTES):
+            elif (T - 1) * k * G * w_hh_t.element_size() <= SAVE_GATHERED_BYTES:
                 # Keep each step's gathered rows for backward instead of gathering them again.
                 w_saved = w_hh_t.new_empty(max(T - 1, 1), k, G)
         h_prev, c_prev = h0, c0
@@ -166,7 +165,7 @@ class _FusedLSTM(torch.autograd.Function):
         dh = d_hT.clone() if d_hT is not None else acts.new_zeros(B, H)
         dc = d_cT.clone() if d_cT is not None else acts.new_zeros(B, H)
         tmp = acts.new_empty(B, H)
-        if kept is not None and compact:
+        if kept is not None and compact and ctx.kernels is None:  # buffers of torch's gathers
             k = kept.size(1)
             w_kept = w_hh_t.new_empty(k, G)
             h_kept = acts.new_empty(B, k)
