@@ -3,8 +3,9 @@
 Variants run in rounds, each round in a rotated order (A B C, B C A, C A B, ...), after untimed
 warm-up runs, so that load from other jobs and the order itself slow every variant alike; the
 figures are medians over the rounds. Every benchmark prints the conditions it ran under: torch
-version, threads, cores and the load average at its start and end (another job's load shows in
-absolute times much more than in the ratios).
+version, threads, cores, the CPU and the load average at its start and end (another job's load
+shows in absolute times much more than in the ratios; another CPU model, as cloud machines give
+from one day to the next, can change even the ratios).
 """
 
 from __future__ import annotations
@@ -24,6 +25,27 @@ def load_average() -> float:
         return 0.0
 
 
+def cpu_name() -> str:
+    """The CPU's model name with its family, model and stepping (Linux), else what platform says.
+
+    Virtual machines often report a generic name ("Intel(R) Xeon(R) Processor"); the family, model
+    and stepping still tell CPU generations apart.
+    """
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = fields.get("model name", platform.machine())
+    ids = [f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping") if key in fields]
+    return f"{name} ({', '.join(ids)})" if ids else name
+
+
 class Conditions:
     """The machine and library state a benchmark ran under; print it with :meth:`report`."""
 
@@ -40,19 +62,20 @@ class Conditions:
         self.threads = threads or torch.get_num_threads()
         self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
+        self.cpu = cpu_name()
         self.load_start = load_average()
         self.started = time.perf_counter()
 
     def report(self) -> str:
-        """One line: versions, threads, cores, load average at the start and now, duration."""
+        """One line: versions, threads, cores, CPU, load average at the start and now, duration."""
         cuda = ""
         import torch
 
         if torch.cuda.is_available():
             cuda = f", {torch.cuda.get_device_name()}"
         return (f"conditions: torch {self.torch}, python {platform.python_version()}, "
-                f"{self.threads} torch thread(s), {self.cores} cores{cuda}; load average "
-                f"{self.load_start:.1f} at start, {load_average():.1f} at end; "
+                f"{self.threads} torch thread(s), {self.cores} cores of {self.cpu}{cuda}; "
+                f"load average {self.load_start:.1f} at start, {load_average():.1f} at end; "
                 f"{time.perf_counter() - self.started:.0f} s")
 
 
