@@ -25,27 +25,6 @@ def load_average() -> float:
         return 0.0
 
 
-def cpu_name() -> str:
-    """The CPU's model name with its family, model and stepping (Linux), else what platform says.
-
-    Virtual machines often report a generic name ("Intel(R) Xeon(R) Processor"); the family, model
-    and stepping still tell CPU generations apart.
-    """
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if not line.strip():
-                    break  # the first processor's block is enough
-                key, _, value = line.partition(":")
-                fields[key.strip()] = value.strip()
-    except OSError:
-        return platform.processor() or platform.machine()
-    name = fields.get("model name", platform.machine())
-    ids = [f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping") if key in fields]
-    return f"{name} ({', '.join(ids)})" if ids else name
-
-
 class Conditions:
     """The machine and library state a benchmark ran under; print it with :meth:`report`."""
 
@@ -57,6 +36,8 @@ class Conditions:
                 processes started with their own count).
         """
         import torch
+
+        from framework.training.device import cpu_name
 
         self.torch = torch.__version__
         self.threads = threads or torch.get_num_threads()

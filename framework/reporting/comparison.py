@@ -9,6 +9,7 @@ table is rendered as plain text (stdout), Markdown (papers, READMEs) and HTML (t
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
 import html
@@ -84,7 +85,25 @@ def build(confirm_study: Any, per_arm: bool | None = None) -> Comparison:
         for arm in attrs.get("empty_arms", []):
             rows.append(Row(arm, arm, None, {}, {}, {}, note="no finished trial in this arm"))
     comparison.rows = rows
+    if machines := _machines(confirm_study):
+        comparison.settings.append(("CPU", machines))
     return comparison
+
+
+def _machines(confirm_study: Any) -> str:
+    """The CPUs the complete trials ran on (their ``cpu`` attribute), saying so when they differ:
+    a time or speed column then compares trials on different machines."""
+    from optuna.trial import TrialState
+
+    unknown = "not recorded"  # trials run before the attribute existed
+    cpus = Counter(t.user_attrs.get("cpu", unknown) for t in confirm_study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE,)))
+    if set(cpus) <= {unknown}:
+        return ""
+    if len(cpus) == 1:
+        return next(iter(cpus))
+    return ("trials ran on different CPUs (times and speeds compare machines, not only "
+            "configurations): " + "; ".join(f"{cpu}: {n} trials" for cpu, n in cpus.items()))
 
 
 def _best_per_arm(rows: list[Row], objectives: list[tuple[str, str]],

@@ -1,9 +1,11 @@
-"""Device, precision, threads and seeds."""
+"""Device, precision, threads and seeds, and what CPU this is."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
+import platform
 import random
 
 import numpy as np
@@ -42,6 +44,33 @@ def default_threads(workers: int = 1) -> int:
         load = 0.0
     free = max(1, round(cores - load))
     return max(1, free // workers)
+
+
+def cpu_fields(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
+    """The first processor's entries of ``/proc/cpuinfo`` (``model name``, ``flags``, ...); {}
+    where there is no such file (not on Linux)."""
+    fields: dict[str, str] = {}
+    try:
+        with cpuinfo.open(encoding="utf-8") as lines:
+            for line in lines:
+                if not line.strip():
+                    break  # the first processor's block is enough: the others repeat it
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def cpu_name(fields: dict[str, str] | None = None) -> str:
+    """The CPU's model name with its family, model and stepping, e.g. "Intel(R) Xeon(R) Processor
+    (cpu family 6, model 207, stepping 2)": virtual machines often report a generic name, and the
+    three numbers still tell CPU generations apart (speeds and speed ratios differ between them).
+    """
+    fields = cpu_fields() if fields is None else fields
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    ids = [f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping") if key in fields]
+    return f"{name} ({', '.join(ids)})" if ids else name
 
 
 def configure_device(device: torch.device) -> None:

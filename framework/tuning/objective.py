@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+import socket
 import tempfile
 from typing import Any
 from typing import Protocol
@@ -23,6 +24,7 @@ from framework.tracking.records import drop_checkpoint
 from framework.tracking.records import log_dataset
 from framework.tracking.records import log_model
 from framework.tracking.redact import redact
+from framework.training.device import cpu_name
 from framework.training.run import run_training
 from framework.tuning.space import suggest
 
@@ -65,6 +67,7 @@ class Objective:
         from framework.tuning.study import worker_id
 
         trial.set_user_attr("worker", worker_id())
+        trial.set_user_attr("cpu", cpu_name())  # tables say when speeds come from mixed CPUs
         # Which invocation ran it: a run none of whose trials finished exits non-zero.
         trial.set_user_attr(PARENT_RUN_ATTR, self.parent_run_id)
         values = self._run(trial)
@@ -88,7 +91,10 @@ class Objective:
             run_id = self.tracker.start_run(
                 self.experiment_id, f"trial-{trial.number}",
                 {"dropout_lab.study": self.loaded.spec.name,
-                 "dropout_lab.trial": str(trial.number)},
+                 "dropout_lab.trial": str(trial.number),
+                 # Speeds (tokens/s, train_time) are comparable only on the same kind of CPU.
+                 "dropout_lab.host": socket.gethostname(),
+                 "dropout_lab.cpu": trial.user_attrs["cpu"]},
                 parent_run_id=self.parent_run_id,
             )
         except Exception as exc:  # e.g. TrackingUnavailable: there is no run to tag

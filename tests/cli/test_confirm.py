@@ -14,8 +14,10 @@ import torch
 from framework.config import load_spec
 from framework.data.base import Batch
 from framework.models.pruning import load_checkpoint
+from framework.reporting.comparison import build
 from framework.tracking import Locations
 from framework.tracking.records import MODEL_URI_ATTR
+from framework.training.device import cpu_name
 from framework.tuning.confirm import SEED_BASE
 from framework.tuning.confirm import run_confirmation
 from framework.tuning.study import run_study
@@ -88,6 +90,25 @@ def test_the_table_is_printed_and_written_as_markdown(confirmed) -> None:
     rows = [line for line in markdown.splitlines() if line.startswith("| top1")
             or line.startswith("| baseline")]
     assert len(rows) == 2 and all("| 3 |" in row for row in rows)
+    assert f"- CPU: {cpu_name()}\n" in markdown  # every trial ran here
+
+
+def test_a_table_of_trials_run_on_two_kinds_of_cpu_says_so(confirmed) -> None:
+    """Speeds of trials from different machines differ by machine as well as by configuration."""
+    _, _, locations, _ = confirmed
+    source = optuna.load_study(study_name="tiny-confirm", storage=locations.storage)
+    mixed = optuna.create_study(directions=source.directions)
+    for key, value in source.user_attrs.items():
+        mixed.set_user_attr(key, value)
+    for trial in source.get_trials(states=(TrialState.COMPLETE,)):
+        cpu = "CPU B" if trial.params["seed"] == SEED_BASE else "CPU A"
+        mixed.add_trial(optuna.trial.create_trial(
+            params=trial.params, distributions=trial.distributions, values=trial.values,
+            user_attrs={**trial.user_attrs, "cpu": cpu}))
+    settings = dict(build(mixed).settings)
+    assert settings["CPU"].startswith("trials ran on different CPUs")
+    assert "CPU A: 4 trials" in settings["CPU"] and "CPU B: 2 trials" in settings["CPU"]
+    assert build(source).settings[-1] == ("CPU", cpu_name())
 
 
 def test_confirming_again_trains_nothing_new(confirmed) -> None:

@@ -83,3 +83,15 @@ def test_a_layer_with_kernels_equals_one_that_gathers(monkeypatch: pytest.Monkey
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     # Both layers' recurrences (4 steps after the first) and the second layer's input (5 steps).
     assert calls == {"rows_mm_": 2 * 4 + 5, "rows_dot": 2 * 4 + 5, "rows_add_mm": 2 * 4 + 5}
+
+
+def test_each_cpu_gets_its_own_build() -> None:
+    """A cached -march=native build must not be loaded by a CPU of another model or flags."""
+    cpu = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "207", "stepping": "2",
+           "model name": "Intel(R) Xeon(R) Processor", "flags": "fpu avx2 avx512f"}
+    name = kernels_module.build_name(cpu)
+    assert name.isidentifier()  # the name of a Python extension module
+    assert name == kernels_module.build_name({**cpu, "model name": "another name"})
+    assert name != kernels_module.build_name({**cpu, "model": "106"})
+    assert name != kernels_module.build_name({**cpu, "flags": "fpu avx2 avx512f avx512_fp16"})
+    assert name != kernels_module.build_name({})  # no /proc/cpuinfo: a build of its own

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Literal
 
 from mlflow import MlflowClient
@@ -13,6 +14,7 @@ from framework import registry
 from framework.config import load_spec
 from framework.strategies.base import RateConfig
 from framework.strategies.base import RateStrategy
+from framework.training.device import cpu_name
 from framework.tuning.study import run_study
 
 
@@ -40,6 +42,8 @@ def test_two_trials_leave_optuna_trials_and_nested_mlflow_runs(tiny_study, locat
         assert float(run.data.params["dropout.0.p"]) == pytest.approx(trial.params["dropout.0.p"])
         assert run.data.metrics["final/val_loss"] == pytest.approx(trial.value)
         assert run.data.tags["dropout_lab.trial"] == str(trial.number)
+        assert run.data.tags["dropout_lab.host"] == socket.gethostname()
+        assert run.data.tags["dropout_lab.cpu"] == cpu_name()
         history = client.get_metric_history(run.info.run_id, "val_loss")
         assert [m.step for m in history] == [3, 6]
         assert "rate/attention" in run.data.metrics

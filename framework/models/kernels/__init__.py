@@ -12,15 +12,18 @@ as much memory as the smaller product saves (``docs/results/benchmarks.md``). Th
 
 They are built the first time a process asks for them, with this machine's C++ compiler through
 ``torch.utils.cpp_extension`` (about 20 s, once: the library is cached in torch's extension
-folder, ``TORCH_EXTENSIONS_DIR``). Where they cannot be built or would not be vectorised (no
-compiler, no AVX-512), :func:`load` returns None, logs why once, and the LSTM gathers with torch
-as before; ``DROPOUT_LAB_NO_KERNELS=1`` turns them off (to compare, or on a shared cache folder
-seen by machines of different CPUs: the build targets the machine that made it).
+folder, ``TORCH_EXTENSIONS_DIR``). The build targets the CPU that makes it (``-march=native``), so
+the library's name carries a digest of the CPU's model and flags (:func:`build_name`): a cache
+folder that outlives a machine, or is shared by machines of different CPUs, holds one build per
+CPU instead of handing one CPU's instructions to another. Where they cannot be built or would
+not be vectorised (no compiler, no AVX-512), :func:`load` returns None, logs why once, and the
+LSTM gathers with torch as before; ``DROPOUT_LAB_NO_KERNELS=1`` turns them off (to compare).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -32,6 +35,14 @@ DISABLE_ENV = "DROPOUT_LAB_NO_KERNELS"
 _log = logging.getLogger(__name__)
 
 
+def build_name(cpu: dict[str, str]) -> str:
+    """The extension's name for a CPU described by its ``/proc/cpuinfo`` entries: one build per
+    vendor, family, model, stepping and instruction set (``flags``)."""
+    described = "|".join(cpu.get(key, "") for key in
+                         ("vendor_id", "cpu family", "model", "stepping", "flags"))
+    return f"dropout_lab_gathered_mm_{hashlib.sha256(described.encode()).hexdigest()[:12]}"
+
+
 @functools.cache
 def load() -> Any | None:
     """The compiled kernels, or None (with the reason logged) when this machine has none."""
@@ -40,7 +51,9 @@ def load() -> Any | None:
     try:
         from torch.utils.cpp_extension import load as build
 
-        kernels = build(name="dropout_lab_gathered_mm", sources=[str(SOURCE)],
+        from framework.training.device import cpu_fields
+
+        kernels = build(name=build_name(cpu_fields()), sources=[str(SOURCE)],
                         extra_cflags=["-O3", "-march=native"], verbose=False)
     except Exception as error:  # no compiler, no ninja, no Python headers
         _log.warning("structured LSTM kernels not built (%s: %s); gathering with torch instead",
