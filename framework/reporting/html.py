@@ -60,6 +60,7 @@ def build_report(loaded: Any, locations: Any, folder: Path, by: list[str] | None
     import optuna
 
     from framework.reporting.comparison import build
+    from framework.reporting.figures import Series
     from framework.reporting.figures import curves
     from framework.reporting.figures import metric_series
     from framework.reporting.figures import optuna_figures
@@ -116,22 +117,24 @@ def build_report(loaded: Any, locations: Any, folder: Path, by: list[str] | None
             report.figures.append(curves(
                 f"curves-{metric}", f"{metric} over steps (mean over seeds, band: min-max)",
                 metric, series, figures_dir))
-    rates, flat = [], {}
+    # One figure per kind of site: many arms times several kinds in one plot are unreadable.
+    rates: dict[str, list[Series]] = {}
+    flat: dict[tuple[str, float], list[str]] = {}
     for key in rate_metrics(client, [run_id for _, _, run_id in runs]):
         kind = key.removeprefix("rate/")
         for entry in metric_series(client, runs, key):
             value = entry.constant()
             if value is None:
-                entry.label = f"{entry.label} · {kind}"
-                rates.append(entry)
+                rates.setdefault(kind, []).append(entry)
             else:  # a flat line says less than its value: name it instead of plotting it
                 flat.setdefault((entry.label, value), []).append(kind)
     if flat:
         report.notes.append("dropout rates that never change (not plotted): " + "; ".join(
             f"{label}: {value:.4g} ({', '.join(kinds)})" for (label, value), kinds in flat.items()))
-    if rates:
-        report.figures.append(curves("rates", "dropout rate per kind of site over steps",
-                                     "rate", rates, figures_dir))
+    for kind, series in rates.items():
+        report.figures.append(curves(
+            f"rates-{kind}", f"dropout rate of the {kind} sites over steps (mean over seeds, "
+            "band: min-max)", "rate", series, figures_dir))
     for arm, study in searches:
         report.figures += optuna_figures(study, f"search-{arm or 'study'}", figures_dir, metrics)
     best_runs = _first_run_per_label(runs) + [

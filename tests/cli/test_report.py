@@ -243,3 +243,36 @@ def test_an_objective_logged_at_every_evaluation_gets_its_own_curves(tmp_path: P
     figures = home / "reports" / "digits-accuracy" / "figures"
     assert (figures / "learning-curves.png").exists()
     assert (figures / "curves-val_accuracy.png").read_bytes().startswith(PNG)
+
+
+def test_each_kind_of_site_whose_rate_changes_gets_its_own_rates_figure(tmp_path: Path) -> None:
+    """Two schedules on different kinds, two searched trials: a figure per kind, a line per trial
+    in each, and the kind with a fixed rate named instead of drawn."""
+    from framework.reporting.html import build_report
+
+    study = write_study(tmp_path, """
+        name: two-schedules
+        model: {name: gpt, n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
+        data: {name: shakespeare_char}
+        train: {max_steps: 6, batch_size: 4, eval_every: 2, eval_batches: 1}
+        dropout:
+          - {name: linear_decay, p_start: 0.3, p_end: 0.0, sites: [attention]}
+          - {name: exp_decay, p_start: 0.2, p_end: 0.01, sites: [residual]}
+          - {name: standard, p: 0.1, sites: [embedding]}
+        search:
+          n_trials: 2
+          sampler: {name: random, seed: 0}
+          space: {dropout.0.p_start: {type: float, low: 0.2, high: 0.4}}
+        """)
+    home = tmp_path / "mlruns"
+    assert invoke("run", str(study), "--home", str(home)).exit_code == 0
+    built = build_report(load_spec(study, []), Locations.resolve(home), tmp_path / "report")
+    rates = {f.key: f for f in built.figures if f.key.startswith("rates")}
+    assert set(rates) == {"rates-attention", "rates-residual"}
+    for kind, figure in rates.items():
+        assert figure.png is not None and figure.png.read_bytes().startswith(PNG)
+        names = sorted(t.name for t in figure.plotly.data if t.showlegend is not False)
+        assert names == ["trial 0 (n=1)", "trial 1 (n=1)"], kind
+    attention = [list(t.y) for t in rates["rates-attention"].plotly.data]
+    assert all(y[0] > y[-1] == 0.0 for y in attention)  # decayed to p_end
+    assert any("embedding" in note and "0.1" in note for note in built.notes)
