@@ -48,6 +48,7 @@ def compare(
     """Table of mean ± standard error per group of complete trials, and with ``--baseline`` each
     group's difference to a baseline group; also Markdown and MLflow."""
     loaded = select_arm(load(file, overrides, plugins), arm)
+    from optuna.trial import TrialState
     from rich.console import Console
     from rich.table import Table
 
@@ -58,6 +59,7 @@ def compare(
     from framework.reporting.compare import summarize
     from framework.reporting.compare import to_markdown
     from framework.reporting.compare import with_baseline
+    from framework.reporting.comparison import machines
     from framework.tracking import Locations
     from framework.tracking import Tracker
 
@@ -80,7 +82,10 @@ def compare(
     for group in groups:
         table.add_row(*row(group, metrics, reference))
     Console().print(table)
-    text = to_markdown(groups, groups_by, metrics, reference)
+    cpu = machines(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if cpu:
+        typer.echo(f"CPU: {cpu}")
+    text = to_markdown(groups, groups_by, metrics, reference, cpu)
     out = Path(home) / "reports" / f"{spec.name}-compare.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

@@ -160,8 +160,9 @@ def row(group: Group, metrics: list[str], baseline: tuple[str, str] | None = Non
 
 
 def to_markdown(groups: list[Group], by: list[str], metrics: list[str],
-                baseline: tuple[str, str] | None = None) -> str:
-    """The table; with ``baseline``, a column per metric with the difference to the baseline."""
+                baseline: tuple[str, str] | None = None, cpu: str = "") -> str:
+    """The table; with ``baseline``, a column per metric with the difference to the baseline;
+    with ``cpu``, the CPUs the trials ran on below it."""
     columns = header(by, metrics, baseline)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row(group, metrics, baseline)) + " |" for group in groups]
@@ -170,4 +171,6 @@ def to_markdown(groups: list[Group], by: list[str], metrics: list[str],
         lines.append(f"Δ = group minus the {baseline[0]}={baseline[1]} group with the same other "
                      "values; paired t-test over the seeds both ran (Welch's t-test otherwise); "
                      "'within noise' means the 95% CI of Δ contains 0.")
+    if cpu:
+        lines += ["", f"CPU: {cpu}"]
     return "\n".join(lines) + "\n"

@@ -85,19 +85,18 @@ def build(confirm_study: Any, per_arm: bool | None = None) -> Comparison:
         for arm in attrs.get("empty_arms", []):
             rows.append(Row(arm, arm, None, {}, {}, {}, note="no finished trial in this arm"))
     comparison.rows = rows
-    if machines := _machines(confirm_study):
-        comparison.settings.append(("CPU", machines))
+    from optuna.trial import TrialState
+
+    if cpu := machines(confirm_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
+        comparison.settings.append(("CPU", cpu))
     return comparison
 
 
-def _machines(confirm_study: Any) -> str:
-    """The CPUs the complete trials ran on (their ``cpu`` attribute), saying so when they differ:
-    a time or speed column then compares trials on different machines."""
-    from optuna.trial import TrialState
-
+def machines(trials: list[Any]) -> str:
+    """The CPUs the trials ran on (their ``cpu`` attribute), saying so when they differ: a time or
+    speed column then compares trials on different machines. "" when none recorded one."""
     unknown = "not recorded"  # trials run before the attribute existed
-    cpus = Counter(t.user_attrs.get("cpu", unknown) for t in confirm_study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE,)))
+    cpus = Counter(t.user_attrs.get("cpu", unknown) for t in trials)
     if set(cpus) <= {unknown}:
         return ""
     if len(cpus) == 1:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from framework.training.device import cpu_name
 from tests.conftest import TINY_STUDY
 from tests.conftest import invoke
 from tests.conftest import write_study
@@ -42,6 +43,8 @@ def test_baseline_compares_each_rate_with_the_baseline_rate_paired_by_seed(
     by_rate = {row.split("|")[1].strip(): row for row in rows[2:4]}
     assert by_rate["0.0"].endswith("| (reference) |")
     assert "paired t, p = " in by_rate["0.3"]
+    assert rows[-1] == f"CPU: {cpu_name()}"  # every trial ran on this machine
+    assert f"CPU: {cpu_name()}" in result.stdout
     assert compare_runs(home) == 1
 
 
@@ -81,5 +84,6 @@ def test_a_study_with_arms_compares_the_arm_that_is_named(tmp_path: Path) -> Non
                     "--metric", "val_loss", "--arm", "high")
     assert result.exit_code == 0, result.stderr
     rows = (home / "reports" / "armed.high-compare.md").read_text().splitlines()
-    assert sorted(row.split("|")[1].strip() for row in rows[2:]) == ["0.0", "0.3"]
+    table = [row for row in rows[2:] if row.startswith("|")]
+    assert sorted(row.split("|")[1].strip() for row in table) == ["0.0", "0.3"]
     assert compare_runs(home) == 1
