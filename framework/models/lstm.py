@@ -78,8 +78,9 @@ class _FusedLSTM(torch.autograd.Function):
     as it is. ``compact`` selects kept-units-only products (True) or dense masked ones (False).
     ``h_mask`` (batch, hidden) or None, only without ``kept``: a mask (already scaled) on the
     state at every step, the carried one included, as a locked recurrent site applies it.
-    ``kernels`` (:mod:`framework.models.kernels`) or None: per-step compact products read the
-    kept rows of ``W_hh^T`` in place instead of gathering them into a copy at every step.
+    ``kernels`` (:mod:`framework.models.kernels`), given only with per-step compact products
+    (``kept``, ``compact``, not ``per_sequence``), or None: those products read the kept rows of
+    ``W_hh^T`` in place instead of gathering them into a copy at every step.
     """
 
     @staticmethod
@@ -90,8 +91,6 @@ class _FusedLSTM(torch.autograd.Function):
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         T, B, G = xproj.shape
         H = G // 4
-        if kept is None or not compact or per_sequence:
-            kernels = None  # they serve per-step compact products only
         acts = torch.empty_like(xproj)  # gate activations i, f, g, o of every step
         cells = xproj.new_empty(T, B, H)
         tanh_c = xproj.new_empty(T, B, H)
@@ -268,6 +267,8 @@ class _CompactProjection(torch.autograd.Function):
     scaled), so each step's product needs only the kept columns of ``x_t`` and the kept rows of
     ``W_ih^T``; backward fills the weight gradient only in those rows and the input gradient only
     in those columns. With one mask per sequence (case IV) it is one product for the sequence.
+    ``kernels``, given only with per-step masks (or None): each step's kept rows of ``W_ih^T``
+    are read in place instead of gathered.
     """
 
     @staticmethod
@@ -275,7 +276,6 @@ class _CompactProjection(torch.autograd.Function):
                 bias: torch.Tensor, per_sequence: bool, kernels: Any = None) -> torch.Tensor:
         T, B, _ = x.shape
         k, G = kept.size(1), w_ih_t.size(1)
-        kernels = None if per_sequence else kernels
         if per_sequence:
             x_kept = x.index_select(2, kept[0]).view(T * B, k)
             out = torch.addmm(bias, x_kept, w_ih_t.index_select(0, kept[0])).view(T, B, G)
@@ -427,7 +427,7 @@ class LSTMLayer(nn.Module):
         site_active = self.training and (
             self.recurrent_drop.op is not None or self.recurrent_drop.p > 0)
         rec_kept = kept if self.structured_recurrent else None
-        per_step_compact = (rec_kept is not None and self.structured_per_step
+        per_step_compact = (structured and rec_kept is not None and self.structured_per_step
                             and not self.structured_dense)
         h_mask = None
         sequence_mask = getattr(self.recurrent_drop.op, "sequence_mask", None)

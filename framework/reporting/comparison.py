@@ -53,6 +53,8 @@ class Comparison:
 
 def build(confirm_study: Any, per_arm: bool | None = None) -> Comparison:
     """The comparison of a confirmation study's complete trials."""
+    from optuna.trial import TrialState
+
     from framework.tuning.confirm import results
     from framework.tuning.confirm import stored_configurations
 
@@ -85,8 +87,6 @@ def build(confirm_study: Any, per_arm: bool | None = None) -> Comparison:
         for arm in attrs.get("empty_arms", []):
             rows.append(Row(arm, arm, None, {}, {}, {}, note="no finished trial in this arm"))
     comparison.rows = rows
-    from optuna.trial import TrialState
-
     if cpu := machines(confirm_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
         comparison.settings.append(("CPU", cpu))
     return comparison
