@@ -128,20 +128,15 @@ def select_arm(loaded: LoadedSpec, arm: str | None) -> LoadedSpec:
 
 def load_existing_study(loaded, locations):
     """The Optuna study of ``loaded`` in ``locations``, or exit 2 saying how to create it."""
-    import optuna
-
     from framework.tracking.redact import redact
+    from framework.tuning.storage import load_if_exists
 
     missing = SpecError(f"no study {loaded.spec.name!r} in {redact(locations.storage)}; start it "
                         "with `dropout-lab run` first", source=loaded.source, key="name")
-    # Opening an absent SQLite file would create it: an error must leave nothing behind.
-    sqlite_file = locations.storage.removeprefix("sqlite:///")
-    if locations.storage.startswith("sqlite:///") and not Path(sqlite_file).is_file():
+    study = load_if_exists(loaded.spec.name, locations.storage)  # an error leaves nothing behind
+    if study is None:
         fail(missing)
-    try:
-        return optuna.load_study(study_name=loaded.spec.name, storage=locations.storage)
-    except KeyError:
-        fail(missing)
+    return study
 
 
 def quiet_libraries() -> None:

@@ -111,16 +111,15 @@ def download_checkpoint(study_name: str, number: int, locations: Any, folder: Pa
         SpecError: when the study, the trial or its run's checkpoint does not exist.
     """
     from mlflow import MlflowClient
-    import optuna
 
     from framework.tracking.redact import redact
     from framework.tracking.tracker import silence_mlflow_output
+    from framework.tuning.storage import load_if_exists
 
     silence_mlflow_output()  # its download progress bar would land in the command's output
-    try:
-        study = optuna.load_study(study_name=study_name, storage=locations.storage)
-    except KeyError:
-        raise SpecError(f"no study {study_name!r} in {redact(locations.storage)}") from None
+    study = load_if_exists(study_name, locations.storage)
+    if study is None:
+        raise SpecError(f"no study {study_name!r} in {redact(locations.storage)}")
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         raise SpecError(f"study {study_name!r} has no trial {number} "
@@ -197,18 +196,17 @@ def confirmed_table(study_name: str, locations: Any, labelled: Path, batch_size:
     Raises:
         SpecError: when the study has no confirmation with a complete trial.
     """
-    import optuna
     from optuna.trial import TrialState
 
     from framework.reporting.stats import compare
     from framework.reporting.stats import summarize
     from framework.tuning.confirm import confirm_name
+    from framework.tuning.storage import load_if_exists
 
     name = confirm_name(study_name)
-    try:
-        study = optuna.load_study(study_name=name, storage=locations.storage)
-    except KeyError:
-        raise SpecError(f"no confirmation {name!r}: run `dropout-lab confirm` first") from None
+    study = load_if_exists(name, locations.storage)
+    if study is None:
+        raise SpecError(f"no confirmation {name!r}: run `dropout-lab confirm` first")
     scores: dict[str, dict[str, dict[int, float]]] = {}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         path = download_checkpoint(name, trial.number, locations, folder / str(trial.number))

@@ -2,8 +2,8 @@
 
 Database URLs are checked for their driver when they are resolved (a missing one is a
 :class:`~framework.errors.SpecError` naming the package to install, before anything exists), and
-the stores are created once, under a file lock, before any worker opens them: two invocations
-started together on a new home would otherwise both create the same tables.
+the stores are opened under a file lock, with retries: two invocations started together on a new
+home (or another program opening the same storage) would otherwise both create the same tables.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import random
 import shutil
 import time
-from typing import Any
+from typing import TypeVar
 
 from framework.errors import SpecError
 from framework.tracking.redact import redact
@@ -41,6 +41,7 @@ CREATE_ATTEMPTS = 4
 """Tries at creating a store's tables, which another program may be creating at once."""
 TEMPLATE_DIR_ENV = "DROPOUT_LAB_CACHE"
 """Folder for the pre-migrated MLflow store that new SQLite homes start from."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,11 @@ class Locations:
         for url in (self.storage, self.tracking_uri):
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        _create_once(self.storage, _create_optuna_tables)
+        from framework.tuning.storage import make_storage
+
+        make_storage(self.storage).engine.dispose()  # the tables stay; reopened later
         if is_database_url(self.tracking_uri):  # a tracking server creates its own
-            _create_once(self.tracking_uri, _create_mlflow_tables)
+            create_once(self.tracking_uri, _create_mlflow_tables)
 
 
 def is_database_url(url: str) -> bool:
@@ -123,8 +126,8 @@ def check_driver(url: str, key: str) -> None:
         ) from None
 
 
-def _create_once(url: str, create: Callable[[str], Any]) -> None:
-    """Run ``create(url)`` so that concurrent callers do not collide."""
+def create_once(url: str, create: Callable[[str], T]) -> T:
+    """``create(url)``, where ``create`` may make the database's tables, safe when run at once."""
     lock: contextlib.AbstractContextManager = contextlib.nullcontext()
     if url.startswith("sqlite:///"):
         from filelock import FileLock
@@ -132,25 +135,17 @@ def _create_once(url: str, create: Callable[[str], Any]) -> None:
         lock = FileLock(f"{url.removeprefix('sqlite:///')}.lock")
     # The lock keeps this project's processes apart; it cannot stop another program (a server
     # database's other clients, or ``optuna.load_study`` on the same SQLite file) from creating
-    # the tables at the same moment. That collision shows as "already exists", and a second
-    # try finds the tables made.
+    # the tables at the same moment. That collision shows as "already exists", and a later try
+    # finds the tables made.
     with lock:
-        for attempt in range(CREATE_ATTEMPTS):
+        for _ in range(CREATE_ATTEMPTS - 1):
             try:
-                create(url)
-                return
+                return create(url)
             except ImportError:
                 raise
             except Exception:
-                if attempt == CREATE_ATTEMPTS - 1:
-                    raise
                 time.sleep(0.5 + random.random())
-
-
-def _create_optuna_tables(url: str) -> None:
-    from framework.tuning.storage import make_storage
-
-    make_storage(url).engine.dispose()  # the tables stay; this process reopens them later
+        return create(url)
 
 
 def _create_mlflow_tables(url: str) -> None:

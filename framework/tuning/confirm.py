@@ -42,6 +42,7 @@ from framework.tuning import fingerprint
 from framework.tuning.objective import Objective
 from framework.tuning.space import suggest
 from framework.tuning.storage import fail_stale_trials
+from framework.tuning.storage import load_if_exists
 from framework.tuning.storage import make_storage
 from framework.tuning.study import name_objectives
 
@@ -142,7 +143,7 @@ def run_arms(loaded: LoadedSpec, locations: Locations, display_for: Any | None =
     arms = check_arms(loaded, locations, continue_changed)
 
     def move(arm_spec: LoadedSpec) -> str:
-        study = _existing_study(arm_spec.spec.name, locations.storage)
+        study = load_if_exists(arm_spec.spec.name, locations.storage)
         return "run" if study is None else next_move(study, arm_spec.spec.search.n_trials)
 
     failed: dict[str, bool] = {}  # arm -> whether its latest run here finished nothing
@@ -177,7 +178,7 @@ def check_arms(loaded: LoadedSpec, locations: Locations,
     arms = [arm_loaded(loaded, arm) for arm in loaded.spec.arms]
     for arm_spec in arms:
         require_devices(arm_spec)
-        study = _existing_study(arm_spec.spec.name, locations.storage)
+        study = load_if_exists(arm_spec.spec.name, locations.storage)
         if study is not None:
             fingerprint.check_continuation(study, arm_spec, continue_changed)
     return arms
@@ -261,7 +262,7 @@ def _search_settings(loaded: LoadedSpec, sources: list[LoadedSpec], storage: str
     changed: dict[str, fingerprint.Differences] = {}
     for source in sources:
         current = fingerprint.settings(source.spec)
-        study = _existing_study(source.spec.name, storage)
+        study = load_if_exists(source.spec.name, storage)
         stored = None if study is None else fingerprint.stored_settings(study)
         labels.append((f"search {source.spec.name!r}",
                        fingerprint.label(current if stored is None else stored)))
@@ -462,10 +463,8 @@ def _queued(trial: optuna.Trial) -> bool:
 
 
 def _stored_plan(loaded: LoadedSpec, storage: str) -> Plan | None:
-    try:
-        study = optuna.load_study(study_name=confirm_name(loaded.spec.name),
-                                  storage=make_storage(storage))
-    except KeyError:
+    study = load_if_exists(confirm_name(loaded.spec.name), storage)
+    if study is None:
         return None
     configurations = stored_configurations(study)
     if not configurations:
@@ -474,15 +473,8 @@ def _stored_plan(loaded: LoadedSpec, storage: str) -> Plan | None:
                 list(study.user_attrs.get("empty_arms", [])), study.user_attrs.get("baseline"))
 
 
-def _existing_study(name: str, storage: str) -> optuna.Study | None:
-    try:
-        return optuna.load_study(study_name=name, storage=make_storage(storage))
-    except KeyError:
-        return None
-
-
 def _complete_trials(loaded: LoadedSpec, storage: str) -> list[FrozenTrial]:
-    study = _existing_study(loaded.spec.name, storage)
+    study = load_if_exists(loaded.spec.name, storage)
     return [] if study is None else study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 

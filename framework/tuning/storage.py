@@ -12,6 +12,7 @@ import optuna
 
 from framework.config.sections import SearchSpec
 from framework.tracking import Locations
+from framework.tracking.store import create_once
 
 
 DEAD_WORKER = "died: no heartbeats"
@@ -23,7 +24,9 @@ def make_storage(url: str, search: SearchSpec | None = None,
     """An RDB storage; with ``search``, heartbeats mark dead workers' trials failed and retry them.
 
     SQLite is switched to write-ahead logging and waits up to a minute for a lock, so that
-    several local workers never fail with "database is locked".
+    several local workers never fail with "database is locked". Opening a new storage creates
+    its tables, which another process may be creating at the same moment: every open goes
+    through :func:`~framework.tracking.store.create_once` (a lock file for SQLite, retries).
     """
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
@@ -38,9 +41,23 @@ def make_storage(url: str, search: SearchSpec | None = None,
             "heartbeat_stale_trial_callback": DeadWorkerHandler(search.max_retries, locations,
                                                                 grace_period),
         }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+
+    def open_storage(url: str) -> optuna.storages.RDBStorage:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+
+    return create_once(url, open_storage)
+
+
+def load_if_exists(name: str, url: str) -> optuna.Study | None:
+    """The study ``name`` in ``url``, or None; an absent SQLite file is not created."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return None
+    try:
+        return optuna.load_study(study_name=name, storage=make_storage(url))
+    except KeyError:
+        return None
 
 
 def _use_wal(path: Path) -> None:

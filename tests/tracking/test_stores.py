@@ -111,3 +111,50 @@ def test_tables_that_another_program_creates_at_the_same_moment_are_no_error(
     study = optuna.create_study(study_name="after", storage=url)
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
     assert study.trials[0].state == TrialState.COMPLETE
+
+
+def test_every_open_of_the_storage_survives_another_program_creating_its_tables(
+    tmp_path: Path,
+) -> None:
+    """Not only ``prepare``: a study with arms looks its arms up before preparing the stores, and
+    CI once failed there ("table studies already exists") while a test polled the new storage."""
+    from optuna.storages._rdb import models
+    import sqlalchemy
+
+    from framework.tuning.storage import make_storage
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    other_program = sqlalchemy.create_engine(url)
+    collided: list[str] = []
+
+    def create_it_first(table: sqlalchemy.Table, connection: object, **_: object) -> None:
+        if not collided:
+            collided.append(table.name)
+            table.create(other_program)
+
+    studies = models.StudyModel.__table__
+    sqlalchemy.event.listen(studies, "before_create", create_it_first)
+    try:
+        storage = make_storage(url)
+    finally:
+        sqlalchemy.event.remove(studies, "before_create", create_it_first)
+        other_program.dispose()
+    assert collided == ["studies"]
+    assert optuna.create_study(study_name="opened", storage=storage).study_name == "opened"
+
+
+def test_arms_refused_on_a_fresh_home_leave_no_storage_behind(tmp_path: Path) -> None:
+    import torch
+
+    from framework.config import load_spec
+    from framework.tuning.confirm import check_arms
+
+    if torch.cuda.is_available():
+        pytest.skip("an arm on `cuda` runs here: it cannot stand for an arm refused")
+    study = write_study(tmp_path, TINY_STUDY.format(name="refused") + (
+        "arms:\n  here: {search: {n_trials: 1}}\n  gpu: {train: {device: cuda}}\n"))
+    home = tmp_path / "home"
+    with pytest.raises(SpecError, match="cannot run here") as error:
+        check_arms(load_spec(study), Locations.resolve(home))
+    assert error.value.key == "train.device"
+    assert not home.exists(), "the first arm's lookup created the storage"
