@@ -95,3 +95,25 @@ def test_each_cpu_gets_its_own_build() -> None:
     assert name != kernels_module.build_name({**cpu, "model": "106"})
     assert name != kernels_module.build_name({**cpu, "flags": "fpu avx2 avx512f avx512_fp16"})
     assert name != kernels_module.build_name({})  # no /proc/cpuinfo: a build of its own
+
+
+def test_a_build_lock_left_by_a_killed_process_does_not_stop_later_loads() -> None:
+    """torch waits, with no end, for its ``lock`` file in the build folder to go; a process
+    killed while loading the kernels leaves it there."""
+    import subprocess
+    import sys
+
+    from filelock import FileLock
+
+    from framework.training.device import cpu_fields
+
+    built()
+    name = kernels_module.build_name(cpu_fields())
+    folder = kernels_module.build_directory(name)
+    with FileLock(folder.with_name(f"{name}.lock")):  # no load of this suite is under way
+        (folder / "lock").touch()
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from framework.models import kernels; "
+         "assert kernels.load() is not None"], capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr
+    assert not (folder / "lock").exists()
