@@ -2,7 +2,8 @@
 # The GPU checks of issue 19, in about 8 minutes on one CUDA GPU (H100/H200 class):
 #
 #   1. the CUDA tests (tests/training/test_cuda.py: bf16 autocast, TF32, fused AdamW, pinned
-#      batches, train.compile on the GPU) and the compile and optimizer tests;
+#      batches, train.compile on the GPU), the compile and optimizer tests, and the memory
+#      check (a study on CUDA is measured against the GPU's memory);
 #   2. 500 training steps of studies/dynamic_dropout_gpu.yaml (nanoGPT's shakespeare_char
 #      baseline: 6 layers x 384, context 256, batch 64, dropout 0.2), eager and compiled:
 #      steady steps/s, whole-run time with compilation, peak GPU memory;
@@ -43,9 +44,9 @@ fi
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version \
   --format=csv | tee -a "$LOG"
 
-step 120 "CUDA, compile and optimizer tests" \
+step 120 "CUDA, compile, optimizer and memory-check tests" \
   "$PY" -m pytest tests/training/test_cuda.py tests/training/test_compile.py \
-  tests/training/test_optim.py -q -p no:cacheprovider -rs
+  tests/training/test_optim.py tests/config/test_checks.py -q -p no:cacheprovider -rs
 step 240 "500 steps of dynamic_dropout_gpu.yaml, eager and compiled" \
   "$PY" benchmarks/compiled_steps.py studies/dynamic_dropout_gpu.yaml --steps 500 \
   --warmup-steps 20 --override train.eval_batches=20

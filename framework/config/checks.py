@@ -2,12 +2,14 @@
 
 Each refuses what would otherwise fail every trial of a study that validated: a number that is
 not finite, a dataset file that is not there or a split too short for the model's windows (the
-dataset config's own ``check``), and a model that cannot fit in this machine's memory.
+dataset config's own ``check``), and a model that cannot fit in the memory it would train in:
+this machine's, or its smallest GPU's when the study trains on CUDA.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 import math
 import os
 from pathlib import Path
@@ -55,27 +57,69 @@ def _leaves(tree: Any, loc: list[Any]) -> Iterator[tuple[list[Any], Any]]:
         yield loc, tree
 
 
-def check_memory(spec: Any, available: int | None = None) -> None:
+@dataclass(frozen=True)
+class MemoryBudget:
+    """The memory a training can use, where it is, and how wide its saved activations are."""
+
+    available: int | None
+    """Bytes; None when unknown (nothing is refused)."""
+    where: str
+    """As the error names it: ``this machine's``, ``the GPU's``."""
+    bytes_per_activation: int = 4
+    """float32 on the CPU; on CUDA the loop autocasts to bf16 where it can, so 2 keeps the
+    estimate a lower bound there."""
+
+
+def memory_budget(device: str) -> MemoryBudget:
+    """The budget of a training on ``train.device`` = ``device`` on this machine.
+
+    ``auto`` trains on CUDA only where torch sees a GPU; torch is imported only where a GPU
+    driver is installed, so that validating a study on a machine without one stays quick.
+    """
+    cpu = MemoryBudget(machine_memory(), "this machine's")
+    if device == "cpu" or not any(Path(p).exists() for p in ("/proc/driver/nvidia", "/dev/kfd")):
+        return cpu
+    import torch
+
+    if not torch.cuda.is_available():
+        return cpu  # ``cuda`` itself is refused by the device check, with its reason
+    smallest = min(torch.cuda.get_device_properties(i).total_memory
+                   for i in range(torch.cuda.device_count()))  # workers take one GPU each
+    return MemoryBudget(smallest, "the GPU's", bytes_per_activation=2)
+
+
+def check_memory(spec: Any, budget: MemoryBudget | None = None) -> None:
     """Refuse a model whose training cannot fit in memory, with the figures.
 
     Args:
-        available: bytes to compare with; default: this machine's memory.
+        budget: what to compare with; default: that of every device the study may train on
+            (``train.device`` and any searched choices).
 
     Raises:
         SpecError: naming ``model`` when the parameters alone do not fit, else
             ``train.batch_size``.
     """
     estimate = estimate_memory(spec)
-    available = available or machine_memory()
-    if estimate is None or available is None or estimate.total_bytes <= available:
+    if estimate is None:
         return
-    key = "model" if estimate.parameter_bytes > available else "train.batch_size"
+    if budget is None:
+        searched = spec.search.space.get("train.device")
+        devices = {spec.train.device, *map(str, getattr(searched, "choices", ()))}
+        for device in sorted(devices):
+            check_memory(spec, memory_budget(device))
+        return
+    needed = estimate.total_bytes_at(budget.bytes_per_activation)
+    if budget.available is None or needed <= budget.available:
+        return
+    activations = needed - estimate.parameter_bytes
+    precision = "float32" if budget.bytes_per_activation == 4 else "bf16"
+    key = "model" if estimate.parameter_bytes > budget.available else "train.batch_size"
     raise SpecError(
-        f"training needs at least {_size(estimate.total_bytes)}, more than this machine's "
-        f"{_size(available)} of memory: {estimate.parameters:,} parameters take "
+        f"training needs at least {_size(needed)}, more than {budget.where} "
+        f"{_size(budget.available)} of memory: {estimate.parameters:,} parameters take "
         f"{_size(estimate.parameter_bytes)} (float32 weights, gradients and AdamW's two "
-        f"moments) and the activations of a batch of {estimate.batch} about "
-        f"{_size(estimate.activation_bytes)}; make the model or the batch smaller", key=key)
+        f"moments) and the {precision} activations of a batch of {estimate.batch} about "
+        f"{_size(activations)}; make the model or the batch smaller", key=key)
 
 
 def estimate_memory(spec: Any) -> MemoryEstimate | None:

@@ -36,6 +36,10 @@ class MemoryEstimate:
     def total_bytes(self) -> int:
         return self.parameter_bytes + self.activation_bytes
 
+    def total_bytes_at(self, bytes_per_activation: int) -> int:
+        """The bound with activations kept at another precision (2: bf16 autocast on a GPU)."""
+        return self.parameter_bytes + self.activation_floats * bytes_per_activation
+
 
 def transformer(width: int, layers: int, positions: int, vocab: int, batch: int, block: int,
                 head: int = 0, logits: int = 0) -> MemoryEstimate:

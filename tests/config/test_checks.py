@@ -8,8 +8,11 @@ import pytest
 
 from framework import registry
 from framework.config import load_spec
+from framework.config.checks import MemoryBudget
 from framework.config.checks import check_memory
 from framework.config.checks import estimate_memory
+from framework.config.checks import machine_memory
+from framework.config.checks import memory_budget
 from framework.errors import SpecError
 from tests.conftest import TINY_STUDY
 from tests.conftest import write_study
@@ -47,10 +50,39 @@ def test_a_model_too_large_for_the_memory_names_the_model_then_the_batch(
 ) -> None:
     spec = load_spec(write_study(tmp_path, TINY_STUDY.format(name="tiny"))).spec
     estimate = estimate_memory(spec)
-    check_memory(spec, available=estimate.total_bytes)  # fits exactly: accepted
+    ram = "this machine's"
+    check_memory(spec, MemoryBudget(estimate.total_bytes, ram))  # fits exactly: accepted
     with pytest.raises(SpecError) as error:
-        check_memory(spec, available=estimate.parameter_bytes - 1)
+        check_memory(spec, MemoryBudget(estimate.parameter_bytes - 1, ram))
     assert error.value.key == "model" and f"{estimate.parameters:,} parameters" in str(error.value)
     with pytest.raises(SpecError) as error:
-        check_memory(spec, available=estimate.total_bytes - 1)
+        check_memory(spec, MemoryBudget(estimate.total_bytes - 1, ram))
     assert error.value.key == "train.batch_size" and "a batch of 4 x 16 tokens" in str(error.value)
+    assert f"{ram} " in str(error.value) and "float32 activations" in str(error.value)
+
+
+def test_on_a_gpu_the_bound_is_the_gpus_memory_with_bf16_activations(tmp_path: Path) -> None:
+    """The loop autocasts to bf16 on CUDA: activations at float32 would overstate the bound and
+    refuse a model that fits the GPU."""
+    spec = load_spec(write_study(tmp_path, TINY_STUDY.format(name="tiny"))).spec
+    estimate = estimate_memory(spec)
+    at_bf16 = estimate.total_bytes_at(2)
+    assert at_bf16 < estimate.total_bytes
+    check_memory(spec, MemoryBudget(at_bf16, "the GPU's", bytes_per_activation=2))
+    with pytest.raises(SpecError) as error:
+        check_memory(spec, MemoryBudget(at_bf16 - 1, "the GPU's", bytes_per_activation=2))
+    assert error.value.key == "train.batch_size"
+    assert "the GPU's " in str(error.value) and "bf16 activations" in str(error.value)
+
+
+def test_the_budget_is_this_machines_memory_unless_the_study_trains_on_a_gpu() -> None:
+    import torch
+
+    assert memory_budget("cpu") == MemoryBudget(machine_memory(), "this machine's", 4)
+    if torch.cuda.is_available():
+        smallest = min(torch.cuda.get_device_properties(i).total_memory
+                       for i in range(torch.cuda.device_count()))
+        assert memory_budget("auto") == MemoryBudget(smallest, "the GPU's", 2)
+        assert memory_budget("cuda") == memory_budget("auto")
+    else:
+        assert memory_budget("auto") == memory_budget("cpu")
