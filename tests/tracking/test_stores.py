@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import contextlib
 import importlib.util
 from pathlib import Path
@@ -82,16 +83,14 @@ def test_the_readme_postgresql_url_runs_a_study(tmp_path: Path) -> None:
             optuna.delete_study(study_name=name, storage=url)
 
 
-def test_tables_that_another_program_creates_at_the_same_moment_are_no_error(
-    tmp_path: Path,
-) -> None:
-    """``optuna.load_study`` in another process (a dashboard, a test polling the study) creates
-    the tables too; when it does so between this process's check and its CREATE, the collision
-    must not stop the run (CI once failed with "table trials already exists")."""
+@contextlib.contextmanager
+def another_program_creates_first(url: str, table_name: str) -> Iterator[list[str]]:
+    """Within it, the first CREATE of Optuna's table ``table_name`` finds that another engine
+    (standing for another process) has just created that table; yields the tables it did so for.
+    """
     from optuna.storages._rdb import models
     import sqlalchemy
 
-    url = f"sqlite:///{tmp_path / 'optuna.db'}"
     other_program = sqlalchemy.create_engine(url)
     collided: list[str] = []
 
@@ -100,13 +99,24 @@ def test_tables_that_another_program_creates_at_the_same_moment_are_no_error(
             collided.append(table.name)
             table.create(other_program)
 
-    trials = models.TrialModel.__table__
-    sqlalchemy.event.listen(trials, "before_create", create_it_first)
+    table = models.BaseModel.metadata.tables[table_name]
+    sqlalchemy.event.listen(table, "before_create", create_it_first)
     try:
-        Locations.resolve(tmp_path, storage=url).prepare()
+        yield collided
     finally:
-        sqlalchemy.event.remove(trials, "before_create", create_it_first)
+        sqlalchemy.event.remove(table, "before_create", create_it_first)
         other_program.dispose()
+
+
+def test_tables_that_another_program_creates_at_the_same_moment_are_no_error(
+    tmp_path: Path,
+) -> None:
+    """``optuna.load_study`` in another process (a dashboard, a test polling the study) creates
+    the tables too; when it does so between this process's check and its CREATE, the collision
+    must not stop the run (CI once failed with "table trials already exists")."""
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    with another_program_creates_first(url, "trials") as collided:
+        Locations.resolve(tmp_path, storage=url).prepare()
     assert collided == ["trials"]
     study = optuna.create_study(study_name="after", storage=url)
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
@@ -118,27 +128,11 @@ def test_every_open_of_the_storage_survives_another_program_creating_its_tables(
 ) -> None:
     """Not only ``prepare``: a study with arms looks its arms up before preparing the stores, and
     CI once failed there ("table studies already exists") while a test polled the new storage."""
-    from optuna.storages._rdb import models
-    import sqlalchemy
-
     from framework.tuning.storage import make_storage
 
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    other_program = sqlalchemy.create_engine(url)
-    collided: list[str] = []
-
-    def create_it_first(table: sqlalchemy.Table, connection: object, **_: object) -> None:
-        if not collided:
-            collided.append(table.name)
-            table.create(other_program)
-
-    studies = models.StudyModel.__table__
-    sqlalchemy.event.listen(studies, "before_create", create_it_first)
-    try:
+    with another_program_creates_first(url, "studies") as collided:
         storage = make_storage(url)
-    finally:
-        sqlalchemy.event.remove(studies, "before_create", create_it_first)
-        other_program.dispose()
     assert collided == ["studies"]
     assert optuna.create_study(study_name="opened", storage=storage).study_name == "opened"
 
