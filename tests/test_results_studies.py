@@ -44,7 +44,7 @@ RUN = ["train.max_steps=2", "train.eval_every=1", "train.eval_batches=1", "train
 SMALL = {  # per model: the same architecture, a few units wide
     "gpt": ["model.n_embd=16", "model.n_head=2", "model.block_size=16"],
     "encoder": ["model.n_embd=16", "model.n_head=2", "model.block_size=24",
-                "data.train_examples=200"],
+                "data.train_examples=200", "data.val_size=20"],
     "lstm_lm": ["model.n_embd=16", "model.n_hidden=16", "model.block_size=16",
                 "data.eval_warmup=4"],
     "mlp": ["model.hidden=[16,16]"],
@@ -105,14 +105,16 @@ CASES = [(name, None) for name in RESULTS] + [
 def test_every_configuration_of_a_results_study_trains(name: str, variant: str | None,
                                                        tmp_path: Path) -> None:
     loaded = scaled(name, pilot(name) if variant else [])
-    named = [o.metric for o in (*loaded.spec.search.objectives, *loaded.spec.confirm.metrics)]
+    named = [o.metric for o in (*loaded.spec.search.objectives, *loaded.spec.confirm.metrics,
+                                *loaded.spec.claims)]
     trained = configurations(loaded)
     if loaded.spec.arms:
         assert {label.split()[0] for label, _ in trained} == set(loaded.spec.arms)
     for i, (label, raw) in enumerate(trained):
         spec = validate(raw, str(STUDIES / f"{name}.yaml"))
         (tmp_path / str(i)).mkdir()
-        final = run_training(spec, tmp_path / str(i)).final
+        # As a confirmation trains it: the test split scored once, after training.
+        final = run_training(spec, tmp_path / str(i), score_test=True).final
         missing = [m for m in named if m not in final]
         assert not missing, f"{label}: no {missing}"
         assert math.isfinite(final["val_loss"]), label

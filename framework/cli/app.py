@@ -246,7 +246,7 @@ def plugins_show(name: str, plugins: PluginPaths = None) -> None:
 # Commands that live in their own modules: each module has ``register(app)``.
 COMMAND_MODULES = ["framework.cli.compare", "framework.cli.confirm", "framework.cli.report",
                    "framework.cli.depth", "framework.cli.evaluate", "framework.cli.browse",
-                   "framework.cli.inspect"]
+                   "framework.cli.inspect", "framework.cli.verdict"]
 
 
 def entry() -> NoReturn:

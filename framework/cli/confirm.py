@@ -42,6 +42,10 @@ def confirm(
         "(e.g. fewer train.max_steps); the table labels each study with its settings.")
     ] = False,
     markdown: MarkdownPath = None,
+    export: Annotated[Path | None, typer.Option(
+        help="Write what the verdicts rest on (every run's metrics, per-example test scores, "
+        "the claims) to this folder, for `dropout-lab verdict` (default: under --home/reports)."
+    )] = None,
     workers: Annotated[int, typer.Option(
         min=1, help="Processes on this machine sharing the trials (as that many invocations of "
         "this command would).")] = 1,
@@ -107,9 +111,26 @@ def confirm(
         raise typer.Exit(130) from None
     if is_copy():  # the process that started the copies writes the table once
         return
-    comparison = build(outcome.study)
-    write_tables(comparison, Path(home), outcome.parent_run_id, locations, "confirm", markdown)
+    evidence = export_evidence(loaded, outcome.study, locations,
+                               export or Path(home) / "reports" / f"{loaded.spec.name}-evidence")
+    comparison = build(evidence)
+    write_tables(comparison, Path(home), outcome.parent_run_id, locations, "confirm", markdown,
+                 verdicts=evidence)
     register_best(loaded.spec.name, outcome.study, comparison, locations)
+
+
+def export_evidence(loaded, study, locations, folder: Path):
+    """Write the confirmation's evidence to ``folder`` and read it back: the table and the
+    verdicts printed here are computed from the very files a page ships."""
+    from framework.reporting.evidence import load as load_evidence
+    from framework.reporting.evidence import save
+    from framework.tracking import Tracker
+    from framework.tuning.evidence import collect
+
+    save(collect(study, loaded.spec.claims, Tracker(locations)), folder)
+    typer.echo(f"evidence written to {folder} (`dropout-lab verdict {folder}` re-derives the "
+               "table and the verdicts from it)")
+    return load_evidence(folder)
 
 
 def register_best(study: str, confirm_study, comparison, locations) -> None:
@@ -139,15 +160,21 @@ def require_storage(locations, file: Path) -> None:
 
 
 def write_tables(comparison, home: Path, run_id: str, locations, kind: str,
-                 extra: Path | None = None) -> Path:
+                 extra: Path | None = None, verdicts=None) -> Path:
     """Print the comparison, write it as Markdown under ``home/reports`` (and to ``extra``, a
-    ``--markdown`` path, when given) and log it to MLflow."""
+    ``--markdown`` path, when given) and log it to MLflow; with ``verdicts`` (the evidence the
+    comparison was built from), the claims' verdict lines after the table, in each."""
     from framework.reporting.comparison import to_markdown
     from framework.reporting.comparison import to_text
     from framework.tracking import Tracker
 
     typer.echo(to_text(comparison), nl=False)
     markdown = to_markdown(comparison)
+    if verdicts is not None:
+        from framework.reporting import verdicts as claims
+
+        typer.echo(claims.to_text(verdicts), nl=False)
+        markdown = claims.to_markdown(verdicts)
     out = home / "reports" / f"{comparison.study}-{kind}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown)

@@ -8,6 +8,7 @@ plugin is wrong. The class is rebuilt when the registries change (a plugin file 
 from __future__ import annotations
 
 from functools import cache
+import re
 from typing import Annotated
 from typing import Any
 from typing import Union
@@ -20,6 +21,8 @@ from framework import registry
 from framework.config.arms import Arms
 from framework.config.arms import ConfirmSpec
 from framework.config.base import Section
+from framework.config.claims import Claim
+from framework.config.claims import claim_target_problem
 from framework.config.errors import KeyedValueError
 from framework.config.sections import SearchSpec
 from framework.config.sections import TrainSpec
@@ -58,6 +61,8 @@ class StudySpec(Section):
     """``dropout-lab confirm``: the best configurations re-trained over fresh seeds."""
     arms: Arms = Field(default_factory=dict)
     """Arms compared with each other, each its own Optuna study ``<name>.<arm>``."""
+    claims: list[Claim] = Field(default_factory=list)
+    """What the study sets out to show; ``confirm`` prints one computed verdict per claim."""
 
     @model_validator(mode="after")
     def _check_composition(self) -> StudySpec:
@@ -81,8 +86,8 @@ class StudySpec(Section):
                 "dropout",
                 f"{' and '.join(loss_owners)} both compute the training loss; keep only one",
             )
-        problems = check_stack(self.model.name, _capabilities(self.model),
-                               [(s.name, _needs(s)) for s in self.dropout])
+        problems = check_stack(self.model.name, model_capabilities(self.model),
+                               [(s.name, strategy_needs(s)) for s in self.dropout])
         if problems:
             raise KeyedValueError(*problems[0])
         known = self.known_metrics()
@@ -98,12 +103,54 @@ class StudySpec(Section):
             if extra.metric in objectives:
                 raise KeyedValueError(f"confirm.metrics[{i}].metric",
                                       f"{extra.metric!r} is an objective: the table has it")
+        self._check_choosers_see_no_test()
+        self._check_claims(known)
         return self
+
+    def _check_choosers_see_no_test(self) -> None:
+        """What chooses (the objectives, and so the sampler and the pruner; a strategy that
+        follows a metric) may not read the test split: the number reported would then be
+        biased by the choice made on it."""
+        choosers = [(f"search.objectives[{i}].metric", o.metric)
+                    for i, o in enumerate(self.search.objectives)]
+        for i, strategy in enumerate(self.dropout):
+            choosers += [(f"dropout[{i}].{field}", value)
+                         for field, value in strategy if "metric" in field
+                         and isinstance(value, str)]
+        for key, metric in choosers:
+            if is_test_metric(metric):
+                raise KeyedValueError(key, f"{metric!r} is scored on the test split, which "
+                                      "nothing that chooses may see; use its val_* "
+                                      "counterpart (claims and confirm.metrics may name "
+                                      "test metrics)")
+
+    def _check_claims(self, known: set[str]) -> None:
+        arms = list(self.arms)
+        ids: set[str] = set()
+        for i, claim in enumerate(self.claims):
+            if claim.id in ids:
+                raise KeyedValueError(f"claims[{i}].id", f"claim id {claim.id!r} is used twice")
+            ids.add(claim.id)
+            for field in ("candidate", "baseline"):
+                problem = claim_target_problem(getattr(claim, field), arms, self.confirm.top,
+                                               has_baseline=not arms)
+                if problem:
+                    raise KeyedValueError(f"claims[{i}].{field}", problem)
+            if claim.metric not in known:
+                raise KeyedValueError(f"claims[{i}].metric",
+                                      _unknown_metric("claim", claim.metric, known))
+            if is_chosen_on(claim.metric):
+                raise KeyedValueError(f"claims[{i}].metric", f"{claim.metric!r} is measured on "
+                                      "the validation split, which the search and the best "
+                                      "checkpoint were chosen on; judge the claim on the test "
+                                      "split (e.g. " + _test_counterpart(claim.metric) + ")")
 
     def known_metrics(self) -> set[str]:
         data_metrics = set(getattr(self.data, "METRICS", ()))
         metrics = set(BASE_METRICS) | data_metrics
         metrics |= {f"final_{m}" for m in data_metrics if m.startswith("val_")}
+        # Every dataset has a test split, scored once after a confirmation's training.
+        metrics |= {"test_loss"} | {f"test_{m[4:]}" for m in data_metrics if m.startswith("val_")}
         if not self.train.measure_inference:
             metrics.discard("inference_tokens_per_sec")
         if self.train.target_val_loss is not None:
@@ -113,6 +160,22 @@ class StudySpec(Section):
         return metrics
 
 
+def is_test_metric(metric: str) -> bool:
+    """Whether ``metric`` is scored on the test split (``test_error``, ``mc_test_nll``)."""
+    return re.search(r"(^|_)test_", metric) is not None
+
+
+def is_chosen_on(metric: str) -> bool:
+    """Whether ``metric`` is measured on the validation split (``val_loss``,
+    ``final_val_accuracy``, ``steps_to_val_loss``, ``val_loss_half_depth``)."""
+    return re.search(r"(^|_)val(_|$)", metric) is not None
+
+
+def _test_counterpart(metric: str) -> str:
+    counterpart = re.sub(r"(^|_)val_", r"\1test_", metric, count=1)
+    return counterpart if counterpart != metric else "test_loss"
+
+
 def _unknown_metric(role: str, metric: str, known: set[str]) -> str:
     if metric == TARGET_METRIC:
         return f"{metric!r} needs a target: set train.target_val_loss (e.g. 1.9)"
@@ -120,13 +183,16 @@ def _unknown_metric(role: str, metric: str, known: set[str]) -> str:
             f"known: {', '.join(sorted(known))}")
 
 
-def _capabilities(model: Any) -> ModelCapabilities | None:
+def model_capabilities(model: Any) -> ModelCapabilities | None:
+    """What a model spec declares it offers (None when it declares nothing)."""
     # A third-party model spec need not derive from ModelSpec: then it declares nothing.
     declared = getattr(model, "capabilities", None)
     return declared() if declared is not None else None
 
 
-def _needs(strategy: Any) -> StrategyNeeds:
+def strategy_needs(strategy: Any) -> StrategyNeeds:
+    """What a strategy's config declares it needs; a third-party config that declares nothing
+    needs the site kinds it claims."""
     declared = getattr(strategy, "needs", None)
     return declared() if declared is not None else StrategyNeeds(
         site_kinds=frozenset(strategy.claimed_kinds()))

@@ -8,8 +8,13 @@ seed see the same windows even though the dataset object is reused across the tr
 
 Evaluation windows are consecutive too, from the start of the split. Each starts ``eval_warmup``
 tokens early and those targets are ignored (-100), so the model, which evaluates from a zero
-state, is scored with a warmed-up state. Metrics: bits per token and perplexity (``exp`` of the
-mean loss of a window; the loop averages it over windows).
+state, is scored with a warmed-up state. ``val``, evaluated many times during training, is read
+for ``n_batches`` windows; ``test``, scored once on the best checkpoint, is read whole (every
+whole window of its streams). Metrics: bits per token and perplexity (``exp`` of the mean loss of
+a window; the loop averages it over windows).
+
+The character streams cut their text as :class:`framework.data.text.CharText` does: the first
+90 % is ``train``, the last 10 % is held out and halved into ``val`` and ``test``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch
 
 from framework.data.base import Batch
 from framework.data.base import leading_fraction
+from framework.data.sources import held_out_cuts
 from framework.data.text import TINY_SHAKESPEARE_SHA256
 from framework.data.text import bundled_text
 
@@ -31,7 +37,8 @@ IGNORE = -100  # F.cross_entropy's default ignore_index
 
 
 class TokenStreams:
-    """Train/val(/test) id sequences served as contiguous streams; subclasses fill ``splits``."""
+    """Train, val and test id sequences served as contiguous streams; subclasses fill
+    ``splits``."""
 
     splits: dict[str, torch.Tensor]
     info: dict[str, Any]
@@ -74,16 +81,17 @@ class TokenStreams:
         return Batch(window[:, :-1], window[:, 1:])
 
     def eval_batches(self, split: str, batch_size: int, n_batches: int) -> Iterator[Batch]:
+        """The first ``n_batches`` windows of ``split``'s streams; every whole window of
+        ``test``'s (scored once, so it can afford the whole split)."""
         streams = self.streams(self.splits[split], batch_size)
         T, W = self.block_size, self.eval_warmup
         n = streams.size(1)
         if n < T + 1:
             raise ValueError(f"{split} split is too short for {batch_size} streams of windows "
                              f"of {T} tokens")
-        for j in range(n_batches):
+        windows = (n - 1) // T  # whole windows whose targets are in the streams
+        for j in range(windows if split == "test" else min(n_batches, windows)):
             end = (j + 1) * T  # scored targets: streams[:, j*T+1 : end+1]
-            if end + 1 > n:
-                break
             start = max(0, j * T - W)
             window = streams[:, start : end + 1]
             targets = window[:, 1:].clone()
@@ -96,7 +104,10 @@ class TokenStreams:
 
 
 class CharStream(TokenStreams):
-    """Characters of Tiny Shakespeare (bundled, char-rnn) or any text file; 90/10 split."""
+    """Characters of Tiny Shakespeare (bundled, char-rnn) or any text file; 90/10 split, the
+    held-out 10 % halved into ``val`` and ``test`` (scored once)."""
+
+    final_splits = ("test",)
 
     def __init__(self, spec: Any, model: Any):
         super().__init__(spec.block_size or model.block_size, spec.eval_warmup)
@@ -107,8 +118,8 @@ class CharStream(TokenStreams):
         self.chars = sorted(set(text))
         stoi = {c: i for i, c in enumerate(self.chars)}
         data = torch.tensor([stoi[c] for c in text], dtype=torch.long)
-        n_train = int(len(data) * (1 - spec.val_fraction))
+        n_train, n_val = held_out_cuts(len(data), spec.held_out_fraction)
         train = leading_fraction(data[:n_train], spec.train_fraction)
-        self.splits = {"train": train, "val": data[n_train:]}
+        self.splits = {"train": train, "val": data[n_train:n_val], "test": data[n_val:]}
         self.info = {"vocab_size": len(self.chars), "train_size": len(train)}  # tokens
         self._check()

@@ -105,7 +105,8 @@ def _sst2(data: Any) -> tuple[Path | str, dict[str, str | Path]]:
     from framework.data.sst2 import SST2_SHA256
 
     files: dict[str, str | Path] = {}
-    for split, given in (("train", data.train_path), ("dev", data.dev_path)):
+    # GLUE's dev file is the test split; val is carved from the training file.
+    for split, given in (("train", data.train_path), ("dev", data.test_path)):
         if given:
             path = Path(given).expanduser()
             files[path.name] = path

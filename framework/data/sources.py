@@ -29,6 +29,17 @@ WORD_CORPUS_FILES = {
 """The file of each split of the word-level corpora, as their archives name them."""
 
 
+def held_out_cuts(length: int, held_out_fraction: float) -> tuple[int, int]:
+    """Where a text of ``length`` tokens is cut: ``(end of train, end of val)``.
+
+    The last ``held_out_fraction`` is held out (nanoGPT's 90/10) and halved: ``val`` is its first
+    half, ``test`` its second (one token longer when the held-out part is odd). The loaders and
+    the configs' checks both cut here, so a check measures the splits the loader will make.
+    """
+    n_train = int(length * (1 - held_out_fraction))
+    return n_train, n_train + (length - n_train) // 2
+
+
 def bundled_text(filename: str, sha256: str) -> str:
     """A compressed text file shipped in ``framework/data/files``, checked against ``sha256``."""
     packaged = resources.files("framework.data").joinpath("files", filename)

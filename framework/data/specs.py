@@ -12,6 +12,7 @@ from pydantic import Field
 from framework.config.base import Section
 from framework.data.sources import WORD_CORPUS_FILES
 from framework.data.sources import TextStats
+from framework.data.sources import held_out_cuts
 from framework.data.sources import mnist_folder_lacks
 from framework.data.sources import text_stats
 from framework.errors import SpecError
@@ -47,7 +48,7 @@ class TextDataSpec(DataSpec):
 
     train_fraction: float = Field(1.0, gt=0, le=1)
     """Train on the first this fraction of the training split only (a data-limited regime, where
-    a model over-fits); the validation (and test) split stays the same."""
+    a model over-fits); the validation and test splits stay the same."""
 
 
 class ShakespeareCharSpec(TextDataSpec):
@@ -56,8 +57,10 @@ class ShakespeareCharSpec(TextDataSpec):
     name: Literal["shakespeare_char"] = "shakespeare_char"
     path: str | None = None
     """Another UTF-8 text file to model instead of the bundled Tiny Shakespeare."""
-    val_fraction: float = Field(0.1, gt=0, lt=1)
-    """The last fraction of the text is the validation split (90/10 as in nanoGPT)."""
+    held_out_fraction: float = Field(0.1, gt=0, lt=1)
+    """The last this fraction of the text is held out (90/10 as in nanoGPT): its first half is
+    ``val``, its second half ``test`` (so nanoGPT's comparison still holds on the whole held-out
+    text)."""
     block_size: int | None = Field(None, ge=2)
     """Window length; default: the model's ``block_size``."""
 
@@ -73,24 +76,31 @@ datasets.add("shakespeare_char", config=ShakespeareCharSpec, target="framework.d
 
 
 class SST2Spec(DataSpec):
-    """GLUE SST-2 sentence sentiment (bundled), or any train/dev pair of its TSV format."""
+    """GLUE SST-2 sentence sentiment (bundled), or any train/test pair of its TSV format; ``val``
+    is carved from the training file (see :mod:`framework.data.sst2`)."""
 
     name: Literal["sst2"] = "sst2"
-    METRICS: ClassVar[tuple[str, ...]] = ("val_accuracy",)
+    METRICS: ClassVar[tuple[str, ...]] = ("val_accuracy", "test_loss", "test_accuracy")
     train_path: str | None = None
-    """Another ``sentence<TAB>label`` file (with a header line) to train on."""
-    dev_path: str | None = None
-    """Another labelled file of the same format to validate on."""
+    """Another ``sentence<TAB>label`` file (with a header line) to train on; ``val`` is carved
+    from it."""
+    test_path: str | None = None
+    """Another labelled file of the same format to test on (default: GLUE's dev file)."""
+    val_size: int = Field(872, ge=1)
+    """Root sentences of the training file held out as ``val`` (default: the size of GLUE dev)."""
+    split_seed: int = Field(0, ge=0)
+    """Seed of the choice of ``val``; fixed, so that every trial sees the same split."""
     min_count: int = Field(2, ge=1)
     """Words seen fewer times in train map to ``<unk>``."""
     max_len: int | None = Field(None, ge=2)
     """Longest sequence in tokens, ``<cls>`` included; default: the model's ``block_size``."""
     train_examples: int | None = Field(None, ge=2)
-    """Use only the first this many training sentences (quick tests)."""
+    """Use only the first this many rows of the training file (quick tests); ``val`` is carved
+    from them."""
 
     def check(self, study: Any) -> None:
         _need_file(self.train_path, "data.train_path")
-        _need_file(self.dev_path, "data.dev_path")
+        _need_file(self.test_path, "data.test_path")
 
     def info_hint(self) -> dict[str, int]:
         return {"num_classes": 2}
@@ -156,8 +166,10 @@ class CharStreamSpec(TextDataSpec):
     METRICS: ClassVar[tuple[str, ...]] = ("val_bpc", "val_ppl")
     path: str | None = None
     """Another UTF-8 text file to model instead of the bundled Tiny Shakespeare."""
-    val_fraction: float = Field(0.1, gt=0, lt=1)
-    """The last fraction of the text is the validation split (90/10 as in nanoGPT)."""
+    held_out_fraction: float = Field(0.1, gt=0, lt=1)
+    """The last this fraction of the text is held out (90/10 as in nanoGPT): its first half is
+    ``val``, its second half ``test`` (so nanoGPT's comparison still holds on the whole held-out
+    text)."""
     block_size: int | None = Field(None, ge=2)
     """BPTT window; default: the model's ``block_size``."""
     eval_warmup: int = Field(64, ge=0)
@@ -239,20 +251,52 @@ def _read_text(path: str | None) -> TextStats:
 
 
 def _check_windows(data: Any, study: Any, stats: TextStats, streams: int) -> None:
-    """Each split, cut into ``streams`` rows, must hold a window of the block size plus one."""
+    """Each split, cut into ``streams`` rows, must hold a window of the block size plus one.
+
+    The splits are measured as the loaders cut them (:func:`held_out_cuts`, then
+    ``train_fraction``), in characters. The error names the key that cut a split short: the
+    fraction (``train_fraction``; ``held_out_fraction`` when the val and test halves would hold
+    the windows at its default), else the block size.
+    """
     block = data.block_size or getattr(study.model, "block_size", None)
     if block is None:
         return
     key = "data.block_size" if data.block_size else "model.block_size"
     text = data.path or "the bundled Tiny Shakespeare"
-    n_train = int(stats.characters * (1 - data.val_fraction))
+
+    def too_short(length: int) -> bool:
+        return length < block + 2 or length // streams < block + 1
+
+    def halves(fraction: float) -> dict[str, int]:
+        n_train, n_val = held_out_cuts(stats.characters, fraction)
+        return {"val": n_val - n_train, "test": stats.characters - n_val}
+
+    n_train, _ = held_out_cuts(stats.characters, data.held_out_fraction)
     used = max(1, int(n_train * data.train_fraction))  # as the loaders cut it
-    for split, length in (("train", used), ("val", stats.characters - n_train)):
-        if length < block + 2 or length // streams < block + 1:
-            rows = f" cut into {streams} streams (train.batch_size)" if streams > 1 else ""
-            if split == "train" and used < n_train:
-                raise SpecError(f"the first {data.train_fraction:g} of the train split of {text} "
-                                f"has {length:,} characters{rows}, too few for windows of "
-                                f"{block}; use a larger fraction", key="data.train_fraction")
-            raise SpecError(f"the {split} split of {text} has {length:,} characters{rows}, too "
-                            f"few for windows of {block}; use a smaller block size", key=key)
+    rows = f" cut into {streams} streams (train.batch_size)" if streams > 1 else ""
+    if too_short(used):
+        if used < n_train:
+            raise SpecError(f"the first {data.train_fraction:g} of the train split of {text} "
+                            f"has {used:,} characters{rows}, too few for windows of "
+                            f"{block}; use a larger fraction", key="data.train_fraction")
+        raise SpecError(f"the train split of {text} has {used:,} characters{rows}, too few for "
+                        f"windows of {block}; use a smaller block size", key=key)
+    held = halves(data.held_out_fraction)
+    short = [split for split, length in held.items() if too_short(length)]
+    if not short:
+        return
+    # The val half is never the longer one, so it is short whenever the test half is.
+    if short == ["val"]:
+        which, half, has = "val split", "first half", f"has {held['val']:,}"
+    else:
+        which, half = "val and test splits", "halves"
+        has = f"have {held['val']:,} and {held['test']:,}"
+    default = type(data).model_fields["held_out_fraction"].default
+    if not any(too_short(halves(default)[split]) for split in short):
+        # At the default fraction they would hold the windows: the fraction cut them short.
+        raise SpecError(f"the {which} of {text} (the {half} of its last "
+                        f"{data.held_out_fraction:g}) {has} characters{rows}, too few for "
+                        f"windows of {block}; hold out a larger fraction",
+                        key="data.held_out_fraction")
+    raise SpecError(f"the {which} of {text} {has} characters{rows}, too few for windows of "
+                    f"{block}; use a smaller block size", key=key)

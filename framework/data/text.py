@@ -1,8 +1,15 @@
 """Character-level language modelling on a text file (Tiny Shakespeare by default).
 
 The bundled file is the char-rnn Tiny Shakespeare (Karpathy 2015; public domain), gzip-compressed
-and checked against its published SHA-256. Split 90/10 into train and val, as nanoGPT's
-``shakespeare_char``; 65 distinct characters.
+and checked against its published SHA-256; 65 distinct characters. The first 90 % is ``train``
+and the last 10 % is held out, as nanoGPT's ``shakespeare_char`` splits it into train and val; the
+held-out part is halved: ``val`` (its first half) chooses (search, pruning, best checkpoint) and
+``test`` (its second half) is scored once, on the best checkpoint.
+
+``train`` and ``val`` are read in random windows (``val``'s the same every evaluation: it is
+evaluated many times, so a few batches of it). ``test`` is read whole, once: consecutive
+non-overlapping windows of ``block_size`` (the last partial one dropped), each batch row one
+scored example.
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ from framework.data.base import leading_fraction
 from framework.data.base import model_tokenizer
 from framework.data.sources import TINY_SHAKESPEARE_SHA256
 from framework.data.sources import bundled_text
+from framework.data.sources import held_out_cuts
 
 
 class CharText:
-    """Random windows of characters; targets are the inputs shifted by one."""
+    """Windows of characters; targets are the inputs shifted by one. ``test`` is scored once."""
+
+    final_splits = ("test",)
 
     def __init__(self, spec: Any, model: Any):
         if spec.path is None:
@@ -35,9 +45,9 @@ class CharText:
             self.chars = sorted(set(text))
             self.stoi = {c: i for i, c in enumerate(self.chars)}
         data = self.encode(text)
-        n_train = int(len(data) * (1 - spec.val_fraction))
+        n_train, n_val = held_out_cuts(len(data), spec.held_out_fraction)
         train = leading_fraction(data[:n_train], spec.train_fraction)
-        self.splits = {"train": train, "val": data[n_train:]}
+        self.splits = {"train": train, "val": data[n_train:n_val], "test": data[n_val:]}
         self.block_size = spec.block_size or model.block_size
         # train_size: the tokens the training loss averages over (Concrete dropout's N).
         vocab_size = len(self.chars) if self.tokenizer is None else len(self.tokenizer)
@@ -70,6 +80,24 @@ class CharText:
         return self._windows("train", batch_size, generator)
 
     def eval_batches(self, split: str, batch_size: int, n_batches: int) -> Iterator[Batch]:
+        """``n_batches`` fixed random batches of ``train`` or ``val``; all of ``test``.
+
+        ``test`` is cut into consecutive non-overlapping windows (the last partial one dropped),
+        in batches whose sizes differ by at most one (at most ``batch_size`` rows): evaluation
+        averages the batch means with equal weight, so the result is then the mean over windows
+        to within rounding. ``n_batches`` does not apply to it.
+        """
+        if split == "test":
+            yield from self._blocks(split, batch_size)
+            return
         generator = torch.Generator().manual_seed(1234)
         for _ in range(n_batches):
             yield self._windows(split, batch_size, generator)
+
+    def _blocks(self, split: str, batch_size: int) -> Iterator[Batch]:
+        data, T = self.splits[split], self.block_size
+        n = (len(data) - 1) // T  # whole windows whose targets are in the split too
+        inputs, targets = data[: n * T].view(n, T), data[1 : n * T + 1].view(n, T)
+        chunks = -(-n // batch_size)
+        for x, y in zip(inputs.tensor_split(chunks), targets.tensor_split(chunks), strict=True):
+            yield Batch(x, y)

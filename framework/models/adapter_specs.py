@@ -168,7 +168,7 @@ class HFClassifierSpec(HFSpec):
     name: Literal["hf_classifier"] = "hf_classifier"
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "model": {"name": "hf_classifier", "config": TINY_BERT, "block_size": 24},
-        "data": {"name": "sst2", "train_examples": 500}}
+        "data": {"name": "sst2", "train_examples": 500, "val_size": 50}}
 
 
 class HFCausalLMSpec(HFSpec):

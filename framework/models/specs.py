@@ -87,7 +87,7 @@ class EncoderSpec(ModelSpec):
     name: Literal["encoder"] = "encoder"
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "model": {"name": "encoder", "n_layer": 2, "n_head": 2, "n_embd": 16, "block_size": 24},
-        "data": {"name": "sst2", "train_examples": 500}}
+        "data": {"name": "sst2", "train_examples": 500, "val_size": 50}}
     n_layer: int = Field(4, ge=1, le=96)
     n_head: int = Field(4, ge=1)
     n_embd: int = Field(128, ge=1)

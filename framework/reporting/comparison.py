@@ -16,6 +16,7 @@ import html
 import math
 from typing import Any
 
+from framework.reporting.evidence import Evidence
 from framework.reporting.stats import Difference
 from framework.reporting.stats import Summary
 from framework.reporting.stats import compare
@@ -33,6 +34,10 @@ class Row:
     is_baseline: bool = False
     note: str = ""
     """Why the row has no numbers (an arm without a finished trial)."""
+    chosen: str = ""
+    """How the configuration was chosen (its search's sampler, trials and keys)."""
+    drops: str = ""
+    """What its dropout acts on."""
 
 
 @dataclass
@@ -51,27 +56,18 @@ class Comparison:
         return [m for m, _ in self.objectives]
 
 
-def build(confirm_study: Any, per_arm: bool | None = None) -> Comparison:
-    """The comparison of a confirmation study's complete trials."""
-    from optuna.trial import TrialState
-
-    from framework.tuning.confirm import results
-    from framework.tuning.confirm import stored_configurations
-
-    attrs = confirm_study.user_attrs
-    objectives = [(o["metric"], o["direction"]) for o in attrs.get("objectives", [])]
-    metrics = [m for m, _ in objectives]
-    values = results(confirm_study, metrics)
-    configurations = stored_configurations(confirm_study)
-    baseline = attrs.get("baseline")
-    base_values = values.get(baseline, {}) if baseline else {}
+def build(evidence: Evidence, per_arm: bool | None = None) -> Comparison:
+    """The comparison table of a confirmation's evidence (its complete runs)."""
+    metrics = [m for m, _ in evidence.metrics]
+    baseline = evidence.baseline
+    base_values = evidence.values.get(baseline, {}) if baseline else {}
+    configurations = evidence.configurations
     per_arm = any(c.arm for c in configurations) if per_arm is None else per_arm
-    comparison = Comparison(attrs.get("source_study", confirm_study.study_name), objectives,
-                            list(attrs.get("seeds", [])), baseline=baseline,
-                            settings=[(title, text) for title, text in attrs.get("settings", [])])
+    comparison = Comparison(evidence.study, list(evidence.metrics), list(evidence.seeds),
+                            baseline=baseline, settings=list(evidence.settings))
     rows = []
     for configuration in configurations:
-        got = values.get(configuration.label, {})
+        got = evidence.values.get(configuration.label, {})
         summaries = {m: summarize(list(got[m].values())) for m in metrics if got.get(m)}
         differences = {}
         if configuration.label != baseline:
@@ -81,14 +77,13 @@ def build(confirm_study: Any, per_arm: bool | None = None) -> Comparison:
         note = "" if summaries else "no complete confirmation trial yet"
         rows.append(Row(configuration.label, configuration.arm, configuration.source_trial,
                         configuration.params, summaries, differences,
-                        configuration.label == baseline, note))
+                        configuration.label == baseline, note, configuration.chosen.describe(),
+                        ", ".join(configuration.drops) or "nothing"))
     if per_arm:
-        rows = _best_per_arm(rows, objectives, baseline)
-        for arm in attrs.get("empty_arms", []):
+        rows = _best_per_arm(rows, evidence.metrics, baseline)
+        for arm in evidence.empty_arms:
             rows.append(Row(arm, arm, None, {}, {}, {}, note="no finished trial in this arm"))
     comparison.rows = rows
-    if cpu := machines(confirm_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
-        comparison.settings.append(("CPU", cpu))
     return comparison
 
 
@@ -129,7 +124,7 @@ def _cells(comparison: Comparison, row: Row) -> list[str]:
     cells = [row.label + (" (baseline)" if row.is_baseline else ""),
              "–" if row.source_trial is None else str(row.source_trial),
              str(max((s.n for s in row.summaries.values()), default=0))]
-    for metric, direction in comparison.objectives:
+    for metric in comparison.metrics:
         summary = row.summaries.get(metric)
         if summary is None:
             cells += [row.note or "–", "–", "–", "–"]
@@ -143,9 +138,9 @@ def _cells(comparison: Comparison, row: Row) -> list[str]:
             cells.append("(reference)")
         elif difference is None:
             cells.append("–")
-        else:
-            cells.append(f"{difference} {difference.test}: {difference.verdict(direction)}")
-    return cells
+        else:  # no verdict word here: verdicts belong to the declared claims
+            cells.append(f"{difference} {difference.test}, p = {difference.p_value:.3g}")
+    return cells + [row.chosen or "–", row.drops or "–"]
 
 
 def header(comparison: Comparison) -> list[str]:
@@ -153,7 +148,7 @@ def header(comparison: Comparison) -> list[str]:
     for metric in comparison.metrics:
         columns += [f"{metric} mean ± s.e.", "95% CI", "std",
                     f"Δ {metric} vs baseline [95% CI]"]
-    return columns
+    return [*columns, "how chosen", "drops"]
 
 
 def table_rows(comparison: Comparison) -> list[list[str]]:
@@ -210,5 +205,6 @@ def to_html(comparison: Comparison, links: dict[str, list[tuple[str, str]]] | No
 
 def _footnote(comparison: Comparison) -> str:
     return ("mean ± standard error over seeds; 95% CI from the t distribution; Δ = configuration "
-            "minus baseline, paired t-test over shared seeds (Welch's t-test otherwise); "
-            "'within noise' means the CI of Δ contains 0.")
+            "minus baseline, paired t-test over shared seeds (Welch's t-test otherwise; an exact "
+            "sign-flip test where the paired differences have no spread), not adjusted for "
+            "multiple comparisons: the verdicts are those of the declared claims.")

@@ -43,7 +43,7 @@ class Difference:
     diff: float
     ci_low: float
     ci_high: float
-    test: Literal["paired t", "Welch t", "none"]
+    test: Literal["paired t", "sign-flip", "Welch t", "none"]
     statistic: float
     p_value: float
     df: float
@@ -57,17 +57,6 @@ class Difference:
         if math.isnan(self.ci_low) or math.isnan(self.ci_high):
             return True
         return self.ci_low <= 0.0 <= self.ci_high
-
-    def verdict(self, direction: Literal["minimize", "maximize"] = "minimize") -> str:
-        """A sentence a reader can act on, e.g. 'better than baseline (p = 0.003)'."""
-        level = f"{self.confidence:.0%}"
-        if self.test == "none":
-            return "not testable: needs at least 2 seeds on each side"
-        if self.within_noise:
-            return (f"within noise: the {level} CI of the difference contains 0 "
-                    f"(p = {self.p_value:.3g})")
-        better = self.diff < 0 if direction == "minimize" else self.diff > 0
-        return f"{'better' if better else 'worse'} than baseline (p = {self.p_value:.3g})"
 
     def __str__(self) -> str:
         if math.isnan(self.ci_low):
@@ -120,9 +109,14 @@ def _paired(candidate: dict[int, float], baseline: dict[int, float],
     deltas = [candidate[s] - baseline[s] for s in seeds]
     summary = summarize(deltas, confidence)
     n = len(seeds)
-    if summary.std == 0.0:  # identical differences: no spread to test against
-        return Difference(summary.mean, summary.mean, summary.mean, "paired t", math.nan,
-                          0.0 if summary.mean else 1.0, n - 1, n, n, confidence)
+    if summary.std == 0.0:
+        # Identical differences (a discrete metric at few seeds): a t interval would have zero
+        # width and p = 0. The exact sign-flip test says what n seeds can show (p >= 2 / 2^n).
+        from framework.reporting.intervals import seed_interval
+
+        exact = seed_interval(deltas)
+        return Difference(summary.mean, math.nan, math.nan, "sign-flip", math.nan,
+                          exact.p_value, n - 1, n, n, confidence)
     result = stats.ttest_rel([candidate[s] for s in seeds], [baseline[s] for s in seeds])
     return Difference(summary.mean, summary.ci_low, summary.ci_high, "paired t",
                       float(result.statistic), float(result.pvalue), n - 1, n, n, confidence)
@@ -135,9 +129,9 @@ def _welch(a: list[float], b: list[float], confidence: float) -> Difference:
     va, vb = sa.se ** 2, sb.se ** 2
     diff = sa.mean - sb.mean
     se = math.sqrt(va + vb)
-    if se == 0.0:
-        return Difference(diff, diff, diff, "Welch t", math.nan, 0.0 if diff else 1.0,
-                          math.nan, sa.n, sb.n, confidence)
+    if se == 0.0:  # no spread on either side: nothing to test against, and no interval
+        return Difference(diff, math.nan, math.nan, "none", math.nan, math.nan, math.nan,
+                          sa.n, sb.n, confidence)
     # Welch-Satterthwaite degrees of freedom.
     df = (va + vb) ** 2 / (va ** 2 / (sa.n - 1) + vb ** 2 / (sb.n - 1))
     half = stats.t.ppf(0.5 + confidence / 2, df) * se

@@ -52,6 +52,9 @@ class TrainResult:
     """Final metrics: ``val_*`` and ``train_loss`` at the best step, plus time and throughput."""
     model: nn.Module | None = None
     """The model for inference at the best checkpoint (set by ``run_training``)."""
+    examples: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per-example scores of the held-out splits (``test_loss``: one value per example), when
+    the run scored them."""
     warnings: list[str] = field(default_factory=list)
     """What a reader of the final metrics must know (e.g. no dropout before the best step)."""
 

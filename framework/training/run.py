@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from framework import registry
@@ -15,6 +16,7 @@ from framework.training.device import configure_device
 from framework.training.device import pick_device
 from framework.training.device import seed_everything
 from framework.training.evaluate import evaluate
+from framework.training.evaluate import example_scores
 from framework.training.inference import inference_tokens_per_sec
 from framework.training.loop import TrainObserver
 from framework.training.loop import TrainResult
@@ -35,13 +37,24 @@ def load_dataset(spec: Any) -> Any:
     return _datasets[key]
 
 
+EXAMPLES_FILE = "test_examples.npz"
+"""The per-example test scores a scored run leaves beside ``best.pt`` (for verdicts)."""
+
+
 def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None = None,
                  checkpoint: Callable[[dict[str, Any]], None] | None = None,
-                 resume: dict[str, Any] | None = None) -> TrainResult:
+                 resume: dict[str, Any] | None = None, score_test: bool = False
+                 ) -> TrainResult:
     """Train the study's model under its strategies; leave ``best.pt`` in ``artifact_dir``.
 
     The returned result's ``final`` metrics include what the strategies' ``after_training``
     hooks measured on the best checkpoint.
+
+    Args:
+        score_test: score the dataset's held-out splits (``test``) once, on the best
+            checkpoint, and leave their per-example scores in ``test_examples.npz``. Only a
+            confirmation asks: a search trial's numbers reach Optuna, which chooses, so it never
+            sees the test split (nor do the strategies' ``after_training`` hooks).
     """
     if spec.train.threads:
         torch.set_num_threads(spec.train.threads)
@@ -68,9 +81,14 @@ def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None =
     inference_model = strategies.for_inference(model)
     result.model = inference_model
     # Splits such as "test" are scored once, on the best checkpoint, never during training.
-    for split in getattr(dataset, "final_splits", ()):
+    held_out = tuple(getattr(dataset, "final_splits", ())) if score_test else ()
+    for split in held_out:
         result.final.update(
             evaluate(inference_model, dataset, spec.train, device, splits=(split,)))
+        result.examples.update(
+            example_scores(inference_model, dataset, spec.train, device, split))
+    if result.examples:
+        np.savez_compressed(artifact_dir / EXAMPLES_FILE, **result.examples)
     if spec.train.measure_inference:
         result.final["inference_tokens_per_sec"] = inference_tokens_per_sec(
             inference_model, dataset, spec.train, device)
@@ -81,7 +99,7 @@ def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None =
         history=result.history,
         eval_batches=lambda split: (batch.to(device) for batch in dataset.eval_batches(
             split, spec.train.batch_size, spec.train.eval_batches)),
-        splits=("val", *getattr(dataset, "final_splits", ())),
+        splits=("val", *held_out),
     )
     result.final.update(strategies.after_training(trained))
     return result

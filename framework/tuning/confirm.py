@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from framework.config import LoadedSpec
+from framework.config import StudySpec
 from framework.config import validate
 from framework.config.arms import arm_raw
 from framework.config.arms import baseline_raw
@@ -65,14 +66,21 @@ class Configuration:
     source_trial: int | None
     params: dict[str, Any]
     raw: dict[str, Any]
+    chosen: dict[str, Any] = field(default_factory=dict)
+    """How it was chosen: ``searched`` keys, finished ``trials``, ``sampler`` (empty: as
+    written)."""
+    drops: list[str] = field(default_factory=list)
+    """What its dropout acts on (see :func:`dropped_units`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "arm": self.arm, "source_trial": self.source_trial,
-                "params": self.params, "raw": self.raw}
+                "params": self.params, "raw": self.raw, "chosen": self.chosen,
+                "drops": self.drops}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Configuration:
-        return cls(data["label"], data["arm"], data["source_trial"], data["params"], data["raw"])
+        return cls(data["label"], data["arm"], data["source_trial"], data["params"], data["raw"],
+                   data.get("chosen") or {}, data.get("drops") or [])
 
 
 @dataclass
@@ -211,8 +219,9 @@ def plan_confirmation(loaded: LoadedSpec, storage: str, top: int | None = None,
     if baseline_arm is None:
         raw = baseline_raw(loaded.raw, spec.confirm)
         raw.pop("arms", None)
-        validate_variant(raw, "confirm.baseline", loaded.source)
-        baseline = Configuration(BASELINE, None, None, {}, _plain(raw))
+        baseline_spec = validate_variant(raw, "confirm.baseline", loaded.source)
+        baseline = Configuration(BASELINE, None, None, {}, _plain(raw),
+                                 drops=dropped_units(baseline_spec))
     settings, changed = _search_settings(loaded, [s for _, s in sources], storage, allow_changed)
     stored = _stored_plan(loaded, storage)
     if stored is not None:
@@ -227,11 +236,15 @@ def plan_confirmation(loaded: LoadedSpec, storage: str, top: int | None = None,
         if not best:
             empty.append(arm or spec.name)
         prefix = f"{arm}/" if arm else ""
+        search = source.spec.search
+        chosen = {"searched": list(search.space), "trials": len(trials),
+                  "sampler": search.sampler.name}
         for rank, trial in enumerate(best, start=1):
             raw = copy.deepcopy(source.raw)
-            suggest(FixedTrial(trial.params), source.spec.search.space, raw)
+            suggest(FixedTrial(trial.params), search.space, raw)
+            drops = dropped_units(validate(raw, loaded.source))
             configurations.append(Configuration(f"{prefix}top{rank}", arm, trial.number,
-                                                dict(trial.params), _plain(raw)))
+                                                dict(trial.params), _plain(raw), chosen, drops))
     if not configurations:
         where = f"arms {', '.join(empty)}" if spec.arms else f"study {spec.name!r}"
         raise SpecError(f"{where} has no complete trial to confirm; run the study first "
@@ -365,12 +378,43 @@ def open_confirmation(loaded: LoadedSpec, locations: Locations, top: int | None 
         study.set_user_attr("empty_arms", plan.empty_arms)
         study.set_user_attr(SETTINGS_ATTR, [list(pair) for pair in plan.settings])
         study.set_user_attr(CONFIGS_ATTR, [c.to_json() for c in plan.configurations])
-    # Every invocation: `confirm.metrics` may have grown since (it is not part of the settings).
-    study.set_user_attr("objectives", [o.model_dump() for o in (
-        *loaded.spec.search.objectives, *loaded.spec.confirm.metrics)])
+    # Every invocation: `confirm.metrics` and the claims may have grown since (they are not
+    # part of the settings).
+    study.set_user_attr("objectives", table_metrics(loaded.spec))
     fail_stale_trials(study)  # a dead worker's pair, with the reason, so that it is queued again
     queue_missing(study, plan)
     return study, plan
+
+
+def table_metrics(spec: StudySpec) -> list[dict[str, str]]:
+    """The confirmation table's metrics: the objectives, ``confirm.metrics``, then each
+    claim's metric (minimised when the claim wants it lower)."""
+    metrics = [o.model_dump() for o in (*spec.search.objectives, *spec.confirm.metrics)]
+    for claim in spec.claims:
+        if all(m["metric"] != claim.metric for m in metrics):
+            direction = "minimize" if claim.direction == "lower" else "maximize"
+            metrics.append({"metric": claim.metric, "direction": direction})
+    return metrics
+
+
+def dropped_units(spec: StudySpec) -> list[str]:
+    """The kinds of unit a spec's dropout acts on: site kinds, ``recurrent`` (LSTM cells),
+    ``layers`` (skipped layers), ``residual branches``; empty when it drops nothing (``none``
+    and strategies that only measure, such as MC dropout)."""
+    from framework.config.study import model_capabilities
+    from framework.config.study import strategy_needs
+
+    offered = model_capabilities(spec.model)
+    units: set[str] = set()
+    for strategy in spec.dropout:
+        needs = strategy_needs(strategy)
+        whole = {"recurrent": needs.recurrent_cells, "layers": needs.skip_layers,
+                 "residual branches": needs.residual_branches}
+        if needs.masks != "none":  # only the kinds the model has sites of
+            kinds = set(needs.site_kinds)
+            units |= kinds & offered.site_kinds if offered is not None else kinds
+        units |= {name for name, present in whole.items() if present}
+    return sorted(units)
 
 
 def queue_missing(study: optuna.Study, plan: Plan) -> int:
@@ -445,7 +489,7 @@ class _ConfirmObjective:
         if configuration.source_trial is not None:
             trial.set_user_attr("source_trial", configuration.source_trial)
         objective = Objective(loaded, self.tracker, self.experiment_id, self.parent_run_id,
-                              self.display)
+                              self.display, score_test=True)
         try:
             return objective(trial)
         finally:

@@ -51,8 +51,11 @@ class Objective:
     """Callable for ``study.optimize``; trials nest under ``parent_run_id`` in MLflow."""
 
     def __init__(self, loaded: LoadedSpec, tracker: Tracker, experiment_id: str,
-                 parent_run_id: str, display: Display | None = None):
+                 parent_run_id: str, display: Display | None = None, score_test: bool = False):
+        """``score_test``: score the test split after training (a confirmation's trials only:
+        a search's sampler and pruner must never see it)."""
         self.loaded = loaded
+        self.score_test = score_test
         self.tracker = tracker
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
@@ -151,7 +154,8 @@ class Objective:
                     self.tracker.log_metrics(run_id, record, step=int(record.pop("step")))
             artifacts = Path(tmp) / "artifacts"
             artifacts.mkdir()
-            result = run_training(spec, artifacts, observer, checkpoint=checkpoint, resume=resume)
+            result = run_training(spec, artifacts, observer, checkpoint=checkpoint, resume=resume,
+                                  score_test=self.score_test)
             self.tracker.log_artifacts(run_id, str(artifacts))
         log_model(self.tracker, trial, run_id, self.experiment_id, result.model, result.best_step)
         self.tracker.log_metrics(run_id, {f"final/{k}": v for k, v in result.final.items()},

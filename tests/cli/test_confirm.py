@@ -20,6 +20,7 @@ from framework.tracking.records import MODEL_URI_ATTR
 from framework.training.device import cpu_name
 from framework.tuning.confirm import SEED_BASE
 from framework.tuning.confirm import run_confirmation
+from framework.tuning.evidence import collect
 from framework.tuning.study import run_study
 from tests.cli.test_cli import cli
 from tests.conftest import TINY_STUDY
@@ -105,10 +106,10 @@ def test_a_table_of_trials_run_on_two_kinds_of_cpu_says_so(confirmed) -> None:
         mixed.add_trial(optuna.trial.create_trial(
             params=trial.params, distributions=trial.distributions, values=trial.values,
             user_attrs={**trial.user_attrs, "cpu": cpu}))
-    settings = dict(build(mixed).settings)
+    settings = dict(build(collect(mixed, [])).settings)
     assert settings["CPU"].startswith("trials ran on different CPUs")
     assert "CPU A: 4 trials" in settings["CPU"] and "CPU B: 2 trials" in settings["CPU"]
-    assert build(source).settings[-1] == ("CPU", cpu_name())
+    assert build(collect(source, [])).settings[-1] == ("CPU", cpu_name())
 
 
 def test_confirming_again_trains_nothing_new(confirmed) -> None:

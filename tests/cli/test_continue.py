@@ -17,6 +17,7 @@ from framework.reporting.comparison import build
 from framework.reporting.comparison import to_markdown
 from framework.tracking import Locations
 from framework.tuning.confirm import run_confirmation
+from framework.tuning.evidence import collect
 from framework.tuning.fingerprint import CHANGES_ATTR
 from framework.tuning.study import run_study
 from tests.cli.test_cli import cli
@@ -136,7 +137,7 @@ def test_confirming_with_other_training_is_refused_unless_allowed_and_then_label
     assert parent_runs(locations, "tiny", "confirm") == []
 
     outcome = run_confirmation(shorter, locations, top=1, seeds=2, allow_changed=True)
-    comparison = build(outcome.study)
+    comparison = build(collect(outcome.study, []))
     settings = dict(comparison.settings)
     assert "train.max_steps=6" in settings["search 'tiny'"]
     assert "train.max_steps=3" in settings["confirmation of 'tiny'"]

@@ -27,6 +27,21 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=env, timeout=600)
 
 
+def scores_on_the_test_split(study: Path, checkpoint: Path) -> dict[str, float]:
+    """The checkpoint's scores on its study's test split (the same file as ``dev`` here), by the
+    training code's own evaluation: the dataset's batches, not the labelled-file reader."""
+    import torch
+
+    from framework import registry
+    from framework.models.pruning import load_checkpoint
+    from framework.training.evaluate import evaluate
+
+    spec = load_spec(study).spec
+    dataset = registry.create_dataset(spec.data, spec.model)
+    model = load_checkpoint(checkpoint, dataset.info)
+    return evaluate(model, dataset, spec.train, torch.device("cpu"), splits=("test",))
+
+
 def test_scores_a_trials_best_checkpoint_on_a_labelled_file(tmp_path: Path, locations) -> None:
     dev = labelled_file(tmp_path, n=40)
     study = write_study(tmp_path, SST2_STUDY.format(
@@ -40,11 +55,13 @@ def test_scores_a_trials_best_checkpoint_on_a_labelled_file(tmp_path: Path, loca
     assert result.returncode == 0, result.stderr
     printed = dict(line.split(": ") for line in result.stdout.strip().splitlines())
     assert int(printed["examples"]) == 40
-    # The dev split is the same file, cut into 5 batches of 8: the same accuracy and loss.
-    assert float(printed["accuracy"]) == pytest.approx(trial.user_attrs["val_accuracy"], abs=1e-5)
-    assert float(printed["loss"]) == pytest.approx(trial.user_attrs["val_loss"], rel=1e-4)
-
+    # The test split is the same file, cut into 5 batches of 8: the same accuracy and loss.
     checkpoint = download_checkpoint("short", 0, locations, tmp_path / "dl")
+    expected = scores_on_the_test_split(study, checkpoint)
+    assert float(printed["accuracy"]) == pytest.approx(expected["test_accuracy"], abs=1e-5)
+    assert float(printed["loss"]) == pytest.approx(expected["test_loss"], rel=1e-4)
+    assert "test_loss" not in trial.user_attrs  # a search trial never scores the test split
+
     by_8 = score_checkpoint(checkpoint, Path(dev), batch_size=8)
     by_7 = score_checkpoint(checkpoint, Path(dev), batch_size=7)
     assert by_7["accuracy"] == pytest.approx(by_8["accuracy"], abs=1e-6)
@@ -79,7 +96,8 @@ def test_a_trial_of_a_study_with_arms_is_found_by_its_arm(tmp_path: Path, locati
                         "--home", home)
         assert result.exit_code == 0, result.stderr
         printed = dict(line.split(": ") for line in result.stdout.strip().splitlines())
-        trial = optuna.load_study(study_name=f"armed.{arm}", storage=locations.storage).trials[0]
-        assert float(printed["loss"]) == pytest.approx(trial.user_attrs["val_loss"], rel=1e-4)
+        checkpoint = download_checkpoint(f"armed.{arm}", 0, locations, tmp_path / arm)
+        expected = scores_on_the_test_split(study, checkpoint)
+        assert float(printed["loss"]) == pytest.approx(expected["test_loss"], rel=1e-4)
         scored.add(printed["loss"])
     assert len(scored) == 2  # the arms' checkpoints differ: each was found by its own arm

@@ -25,7 +25,7 @@ STUDY = """
 name: {name}
 seed: 0
 model: {{name: encoder, n_layer: 2, n_head: 2, n_embd: 16, block_size: 24}}
-data: {{name: sst2, train_path: {path}, dev_path: {path}, min_count: 1}}
+data: {{name: sst2, train_path: {path}, test_path: {path}, val_size: 8, min_count: 1}}
 train: {{max_steps: 6, batch_size: 8, eval_every: 3, eval_batches: 2, warmup_steps: 1,
          measure_inference: false, checkpoints: false}}
 dropout:

@@ -74,11 +74,29 @@ def tiny(tmp_path: Path) -> Path:
          "nan is not a finite number"),
         ("data.path=missing.txt", "data.path", "missing.txt does not exist"),
         ("model.block_size=200000", "model.block_size",
-         "val split of the bundled Tiny Shakespeare has 111,540 characters"),
+         "the val and test splits of the bundled Tiny Shakespeare have 55,770 and 55,770 "
+         "characters"),
         ("model.n_embd=1000000", "model", "12,000,081,000,000 parameters"),
         ("train.batch_size=100000000", "train.batch_size", "activations of a batch"),
         ("search.space.model\\.n_embd={type: int, low: 16, high: 2000000, step: 16}",
          "search.space['model.n_embd'] = 2000000", "more than this machine's"),
+        # The test split is out of reach of everything that chooses; claims are judged on it.
+        ("search.objectives=[{metric: test_loss}]", "search.objectives[0].metric",
+         "'test_loss' is scored on the test split, which nothing that chooses may see"),
+        ("dropout=[{name: val_loss_adaptive, metric: test_loss}]", "dropout[0].metric",
+         "scored on the test split"),
+        ("claims=[{id: c, text: t, candidate: top1, metric: val_loss, direction: lower}]",
+         "claims[0].metric", "measured on the validation split, which the search and the best "
+         "checkpoint were chosen on; judge the claim on the test split (e.g. test_loss)"),
+        ("claims=[{id: c, text: t, candidate: top4, metric: test_loss, direction: lower}]",
+         "claims[0].candidate", "'top4' is not confirmed: confirm.top is 3"),
+        ("claims=[{id: c, text: t, candidate: fast, metric: test_loss, direction: lower}]",
+         "claims[0].candidate", "'fast' is neither an arm nor a configuration label"),
+        ("claims=[{id: c, text: t, candidate: top1, metric: test_bleu, direction: lower}]",
+         "claims[0].metric", "claim metric 'test_bleu' is not reported by this study"),
+        ("claims=[{id: c, text: t, candidate: top1, metric: test_loss, direction: lower},"
+         "{id: c, text: u, candidate: top2, metric: test_loss, direction: lower}]",
+         "claims[1].id", "claim id 'c' is used twice"),
         ("search.space.dropout\\.0\\.p.type=flaot", "search.space['dropout.0.p']",
          "unknown parameter type 'flaot'; known: float, int, categorical, choice; "
          "did you mean 'float'?"),
@@ -94,10 +112,11 @@ def test_what_would_fail_every_trial_is_refused_at_validation(
 def test_a_block_longer_than_a_given_files_split_is_refused(tmp_path: Path) -> None:
     text = tmp_path / "in" / "short.txt"
     text.parent.mkdir()
-    text.write_text("to be or not to be " * 30)  # 570 characters: the val split has 57
+    text.write_text("to be or not to be " * 30)  # 570 characters: 57 held out, 28 for val
     study = write_study(tmp_path / "in", TINY_STUDY.format(name="tiny"))
     err = run_refused(tmp_path, study, f"data.path={text}", "model.block_size=64")
-    assert ": model.block_size: the val split of " in err and "has 57 characters" in err
+    assert ": model.block_size: the val and test splits of " in err
+    assert "have 28 and 29 characters" in err
 
 
 def test_mnist_with_a_path_names_the_missing_files_and_downloads_nothing(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ def make(tmp_path: Path, warmup: int = 3) -> CharStream:
     text = "".join(chr(97 + (i * 7) % 26) for i in range(2000))
     path = tmp_path / "text.txt"
     path.write_text(text)
-    spec = CharStreamSpec(path=str(path), eval_warmup=warmup, val_fraction=0.2)
+    spec = CharStreamSpec(path=str(path), eval_warmup=warmup, held_out_fraction=0.2)
     return CharStream(spec, SimpleNamespace(block_size=5))
 
 
@@ -47,3 +47,15 @@ def test_eval_windows_ignore_the_warm_up_and_tile_the_split(tmp_path: Path) -> N
     out = SimpleNamespace(loss=torch.tensor(math.log(4.0)))
     metrics = data.metrics(out, second)
     assert abs(metrics["bpc"] - 2.0) < 1e-6 and abs(metrics["ppl"] - 4.0) < 1e-6
+
+
+def test_test_evaluation_reads_every_whole_window_of_the_streams(tmp_path: Path) -> None:
+    data = make(tmp_path, warmup=3)
+    assert data.final_splits == ("test",)
+    assert len(data.splits["val"]) == len(data.splits["test"]) == 200  # halves of the last 0.2
+    batches = list(data.eval_batches("test", 2, n_batches=3))  # n_batches does not apply
+    stream = data.streams(data.splits["test"], 2)  # 2 streams of 100: 19 whole windows of 5
+    assert len(batches) == 19 and all((b.targets[:, :3] == -100).all() for b in batches[1:])
+    scored = torch.cat([b.targets[b.targets != -100].view(2, -1) for b in batches], dim=1)
+    assert torch.equal(scored, stream[:, 1:96])  # every target once, in order
+    assert len(list(data.eval_batches("val", 2, n_batches=3))) == 3

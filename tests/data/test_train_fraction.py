@@ -28,7 +28,7 @@ def text_file(folder: Path, n: int = 4000) -> Path:
 
 @pytest.mark.parametrize("loader, spec", [(CharText, ShakespeareCharSpec),
                                           (CharStream, CharStreamSpec)])
-def test_a_fraction_keeps_the_start_of_the_train_split_and_the_whole_val_split(
+def test_a_fraction_keeps_the_start_of_the_train_split_and_the_whole_held_out_text(
         tmp_path: Path, loader, spec) -> None:
     path = str(text_file(tmp_path))
     model = SimpleNamespace(block_size=8)
@@ -37,7 +37,8 @@ def test_a_fraction_keeps_the_start_of_the_train_split_and_the_whole_val_split(
     n_train = len(full.splits["train"])
     assert n_train == 3600
     assert torch.equal(part.splits["train"], full.splits["train"][:900])
-    assert torch.equal(part.splits["val"], full.splits["val"])
+    for split in ("val", "test"):
+        assert torch.equal(part.splits[split], full.splits[split])
     assert part.info["train_size"] == 900 and full.info["train_size"] == 3600
     assert part.info["vocab_size"] == full.info["vocab_size"]
 
@@ -45,7 +46,8 @@ def test_a_fraction_keeps_the_start_of_the_train_split_and_the_whole_val_split(
 def test_a_fraction_of_the_bundled_tiny_shakespeare(tmp_path: Path) -> None:
     data = CharText(ShakespeareCharSpec(train_fraction=0.1), SimpleNamespace(block_size=64))
     assert len(data.splits["train"]) == int(int(1_115_394 * 0.9) * 0.1)
-    assert len(data.splits["val"]) == 1_115_394 - int(1_115_394 * 0.9)
+    held_out = 1_115_394 - int(1_115_394 * 0.9)
+    assert len(data.splits["val"]) + len(data.splits["test"]) == held_out
 
 
 def test_word_corpora_keep_the_whole_vocabulary_and_the_valid_and_test_files(

@@ -45,6 +45,9 @@ def test_reads_a_local_ptb_folder_as_contiguous_streams(tmp_path: Path) -> None:
     # consecutive windows: the second starts where the first's targets end
     assert torch.equal(second.inputs[:, 0], first.targets[:, -1])
     assert data.final_splits == ("test",)
+    # test is read whole (2 streams of 34 words: 8 windows of 4), whatever n_batches says
+    scored = torch.cat([b.targets for b in data.eval_batches("test", 2, n_batches=1)], dim=1)
+    assert torch.equal(scored, data.streams(data.splits["test"], 2)[:, 1:33])
 
 
 def test_wikitext_archive_is_downloaded_checked_and_unpacked(tmp_path, monkeypatch) -> None:

@@ -35,8 +35,9 @@ GPT2 = ("{name: hf_causal_lm, block_size: 16, config: {model_type: gpt2, n_embd:
 LLAMA = ("{name: hf_causal_lm, block_size: 16, config: {model_type: llama, hidden_size: 16, "
          "intermediate_size: 32, num_hidden_layers: 3, num_attention_heads: 2, "
          "num_key_value_heads: 1, max_position_embeddings: 32, attention_dropout: 0.1}}")
-SST2 = "{{name: sst2, train_path: {path}, dev_path: {path}, min_count: 1}}"
-"""A small labelled file for train and dev (the bundled dev split is scored whole, 872 lines)."""
+SST2 = "{{name: sst2, train_path: {path}, test_path: {path}, val_size: 8, min_count: 1}}"
+"""A small labelled file for train (val carved from it) and test (the bundled test split is
+scored whole, 872 lines)."""
 CHARS = "{name: shakespeare_char}"
 WORDS = ["good", "great", "fine", "bad", "awful", "dull", "film", "plot", "the", "a"]
 STUDY = """
