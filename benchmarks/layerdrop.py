@@ -110,8 +110,9 @@ def main() -> None:
     print(f"GPT {args.n_layer} layers x {args.n_embd} wide, batch {args.batch_size} x "
           f"{args.block_size} tokens, {torch.get_num_threads()} threads; medians of "
           f"{args.repeats} alternating runs of {args.steps} steps")
-    for name, value in median.items():
-        print(f"  {name:<14} {1000 * value:8.2f} ms/step")
+    for name, value in median.items():  # every round too: a target's interval pairs rounds
+        rounds = ", ".join(f"{1000 * v:.2f}" for v in seconds[name])
+        print(f"  {name:<14} median {1000 * value:8.2f} ms/step   runs [{rounds}]")
     train_ratio = median["train p=0"] / median[f"train p={args.p}"]
     infer_ratio = median["infer full"] / median["infer half"]
     print(f"training step speedup at p={args.p}: {train_ratio:.2f}x (target >= 1.8x)")

@@ -127,6 +127,10 @@ def main() -> None:
                     print(f"  {dense:<22}{median[dense]:9.1f} ms   {name:<18}{median[name]:9.1f}"
                           f" ms   speed-up {median[dense] / median[name]:.2f}x"
                           f"   vs nn.LSTM {median['nn.LSTM'] / median[name]:.2f}x")
+            for name, values in times.items():  # every round: a target's interval pairs them
+                rounds = ", ".join(f"{v * 1e3:.1f}" for v in values)
+                print(f"  {name} @ hidden {hidden} batch {batch}   median {median[name]:.1f} ms"
+                      f"   runs [{rounds}]")
             if (hidden, batch) == (1024, 64) and "struct p=0.5 step" in median:
                 best = min((f"{kind} p=0.5 step" for kind in COMPACT), key=median.__getitem__)
                 headline = (median["dense p=0.5 step"] / median[best], best)

@@ -55,15 +55,14 @@ def test_the_readme_results_table_links_every_page() -> None:
 
 def derivation_problem(page: Path, text: str) -> str | None:
     """Why ``text`` (a page's Markdown) does not end with what its evidence gives, or None."""
-    from framework.reporting.evidence import load
-    from framework.reporting.verdicts import to_markdown
+    from framework.reporting.verdicts import derive
 
     found = MARKER.findall(text)
     if len(found) != 1:
         return f"{page.name}: {len(found)} marker lines '<!-- verdict: FOLDER -->' (need one)"
     marker = MARKER.search(text)
     assert marker is not None
-    expected = to_markdown(load(page.parent / marker[1]))
+    expected = derive(page.parent / marker[1])
     written = text[marker.end():].lstrip("\n")
     if written != expected:
         return (f"{page.name}: the verdict block differs from `dropout-lab verdict "
@@ -71,7 +70,7 @@ def derivation_problem(page: Path, text: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("page", STUDY_PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_a_page_ends_with_what_its_evidence_gives(page: Path) -> None:
     assert derivation_problem(page, page.read_text()) is None
 

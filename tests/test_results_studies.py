@@ -42,11 +42,13 @@ RUN = ["train.max_steps=2", "train.eval_every=1", "train.eval_batches=1", "train
        "train.batch_size=4", "train.threads=1", "train.measure_inference=false",
        "train.checkpoints=false"]
 SMALL = {  # per model: the same architecture, a few units wide
-    "gpt": ["model.n_embd=16", "model.n_head=2", "model.block_size=16"],
+    # 2% held out: the test split, scored whole once, stays quick (as in tests/conftest.py).
+    "gpt": ["model.n_embd=16", "model.n_head=2", "model.block_size=16",
+            "data.held_out_fraction=0.02"],
     "encoder": ["model.n_embd=16", "model.n_head=2", "model.block_size=24",
                 "data.train_examples=200", "data.val_size=20"],
     "lstm_lm": ["model.n_embd=16", "model.n_hidden=16", "model.block_size=16",
-                "data.eval_warmup=4"],
+                "data.eval_warmup=4", "data.held_out_fraction=0.02"],
     "mlp": ["model.hidden=[16,16]"],
 }
 

@@ -1,9 +1,10 @@
-"""``dropout-lab verdict``: a confirmation's table and verdicts from its exported files alone.
+"""``dropout-lab verdict``: a page's verdicts from the files it ships, with no store.
 
-``dropout-lab confirm --export FOLDER`` writes what the verdicts rest on (per run every metric,
-per run the per-example test scores, the claims and how each configuration was chosen); this
-command rebuilds the table and the verdict lines from those files, with no store, so that a
-results page can be re-derived by anyone from the data it ships.
+``dropout-lab confirm --export FOLDER`` writes what a study's verdicts rest on (per run every
+metric, per run the per-example test scores, the claims and how each configuration was chosen);
+this command rebuilds the table and the verdict lines from those files, so that a results page
+can be re-derived by anyone from the data it ships. A folder with a ``targets.json`` (the
+benchmarks page's) is judged target by target from the benchmarks' printed per-round timings.
 """
 
 from __future__ import annotations
@@ -29,15 +30,13 @@ def verdict(
     markdown: MarkdownPath = None,
 ) -> None:
     """Rebuild a confirmation's table and its claims' verdicts from exported files."""
-    from framework.reporting.evidence import load
-    from framework.reporting.verdicts import to_markdown
+    from framework.reporting.verdicts import derive
 
     if not folder.is_dir():
         fail(SpecError(f"{folder} is not a folder (give the one `confirm --export` wrote)"))
     try:
-        evidence = load(folder)
-        text = to_markdown(evidence)
-    except (ValueError, KeyError) as error:
+        text = derive(folder)
+    except (ValueError, KeyError, OSError) as error:
         fail(SpecError(str(error), source=str(folder)))
     typer.echo(text, nl=False)
     if markdown is not None:

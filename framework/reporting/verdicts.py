@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -334,3 +335,15 @@ def to_text(evidence: Evidence) -> str:
     if not judged:
         return "no claims declared: add `claims:` to the study to get verdicts\n"
     return "\n".join([*(j.line() for j in judged), page_verdict(judged)]) + "\n"
+
+
+def derive(folder: Path) -> str:
+    """What a results page whose evidence is ``folder`` ends with: a study's claims (a folder
+    written by ``confirm --export``) or the benchmarks' targets (a folder with
+    ``targets.json``)."""
+    from framework.reporting import targets
+    from framework.reporting.evidence import load
+
+    if targets.is_targets(folder):
+        return targets.to_markdown(folder)
+    return to_markdown(load(folder))

@@ -74,7 +74,7 @@ def tiny(tmp_path: Path) -> Path:
          "nan is not a finite number"),
         ("data.path=missing.txt", "data.path", "missing.txt does not exist"),
         ("model.block_size=200000", "model.block_size",
-         "the val and test splits of the bundled Tiny Shakespeare have 55,770 and 55,770 "
+         "the val and test splits of the bundled Tiny Shakespeare have 11,154 and 11,154 "
          "characters"),
         ("model.n_embd=1000000", "model", "12,000,081,000,000 parameters"),
         ("train.batch_size=100000000", "train.batch_size", "activations of a batch"),
@@ -114,7 +114,8 @@ def test_a_block_longer_than_a_given_files_split_is_refused(tmp_path: Path) -> N
     text.parent.mkdir()
     text.write_text("to be or not to be " * 30)  # 570 characters: 57 held out, 28 for val
     study = write_study(tmp_path / "in", TINY_STUDY.format(name="tiny"))
-    err = run_refused(tmp_path, study, f"data.path={text}", "model.block_size=64")
+    err = run_refused(tmp_path, study, f"data.path={text}", "data.held_out_fraction=0.1",
+                      "model.block_size=64")
     assert ": model.block_size: the val and test splits of " in err
     assert "have 28 and 29 characters" in err
 
