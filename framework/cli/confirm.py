@@ -57,12 +57,15 @@ def confirm(
     """Re-train the K best configurations and the baseline with N fresh seeds; compare them.
 
     Every (configuration, seed) pair is a trial of the Optuna study ``<name>-confirm`` and a child
-    run of a confirmation run in MLflow. Running it again continues; several processes may share
-    the work (--workers starts them). The table goes to stdout, to Markdown under --home/reports
-    and to MLflow. Settings that differ from the ones the search used are refused unless
-    --allow-changed is given.
+    run of a confirmation run in MLflow; each scores the test split once, after training.
+    Running it again continues; several processes may share the work (--workers starts them).
+    The table and one verdict per declared claim go to stdout, to Markdown under --home/reports
+    and to MLflow; what they rest on is exported (--export). Settings that differ from the ones
+    the search used are refused unless --allow-changed is given.
     """
     loaded = load(file, overrides, plugins)
+    if export is not None and export.exists() and not export.is_dir():
+        fail(SpecError(f"{export} is a file; --export takes a folder", key="--export"))
     from framework.cli.progress import RunDisplay
     from framework.tuning.workers import inherited_locations
     from framework.tuning.workers import is_copy

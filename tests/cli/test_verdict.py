@@ -104,3 +104,12 @@ def test_verdict_on_a_folder_without_evidence_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "confirmation.json is missing" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_confirm_refuses_an_export_path_that_is_a_file_before_training(tmp_path: Path) -> None:
+    study = write_study(tmp_path, STUDY)
+    (tmp_path / "taken").write_text("")
+    result = cli("confirm", str(study), "--home", str(tmp_path / "home"), "--export", "taken",
+                 cwd=tmp_path)
+    assert result.returncode == 2 and "--export: " in result.stderr and "is a file" in result.stderr
+    assert not (tmp_path / "home").exists()
