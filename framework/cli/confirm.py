@@ -75,6 +75,7 @@ def confirm(
         require_storage(locations, file)
     quiet_libraries()
     from framework.reporting.comparison import build
+    from framework.reporting.verdicts import claim_lines
     from framework.tuning.confirm import check_arms
     from framework.tuning.confirm import confirmation_spec
     from framework.tuning.confirm import open_confirmation
@@ -118,7 +119,9 @@ def confirm(
                                export or Path(home) / "reports" / f"{loaded.spec.name}-evidence")
     comparison = build(evidence)
     write_tables(comparison, Path(home), outcome.parent_run_id, locations, "confirm", markdown,
-                 verdicts=evidence)
+                 appendix=claim_lines(evidence))
+    if not evidence.claims:
+        typer.echo("no claims declared: add `claims:` to the study to get verdicts")
     register_best(loaded.spec.name, outcome.study, comparison, locations)
 
 
@@ -163,21 +166,16 @@ def require_storage(locations, file: Path) -> None:
 
 
 def write_tables(comparison, home: Path, run_id: str, locations, kind: str,
-                 extra: Path | None = None, verdicts=None) -> Path:
+                 extra: Path | None = None, appendix: str = "") -> Path:
     """Print the comparison, write it as Markdown under ``home/reports`` (and to ``extra``, a
-    ``--markdown`` path, when given) and log it to MLflow; with ``verdicts`` (the evidence the
-    comparison was built from), the claims' verdict lines after the table, in each."""
+    ``--markdown`` path, when given) and log it to MLflow; ``appendix`` (the claims' verdict
+    lines) follows the table in each."""
     from framework.reporting.comparison import to_markdown
     from framework.reporting.comparison import to_text
     from framework.tracking import Tracker
 
-    typer.echo(to_text(comparison), nl=False)
-    markdown = to_markdown(comparison)
-    if verdicts is not None:
-        from framework.reporting import verdicts as claims
-
-        typer.echo(claims.to_text(verdicts), nl=False)
-        markdown = claims.to_markdown(verdicts)
+    typer.echo(to_text(comparison) + appendix, nl=False)
+    markdown = to_markdown(comparison) + ("\n" + appendix if appendix else "")
     out = home / "reports" / f"{comparison.study}-{kind}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown)

@@ -24,6 +24,8 @@ from pathlib import Path
 import re
 from typing import Literal
 
+from framework.reporting.intervals import seed_interval
+
 
 FILE = "targets.json"
 RUNS = re.compile(
@@ -102,8 +104,6 @@ def judge(folder: Path, targets: list[Target]) -> list[Judged]:
 
 
 def _judge(folder: Path, target: Target) -> Judged:
-    from scipy import stats
-
     measured = runs(folder / target.file)
     top, bottom = measured.get(target.numerator), measured.get(target.denominator)
     if top is None or bottom is None:
@@ -112,12 +112,10 @@ def _judge(folder: Path, target: Target) -> Judged:
     if len(top) != len(bottom) or len(top) < 2:
         return Judged(target, OPEN, problem=f"{len(top)} and {len(bottom)} rounds cannot be "
                       "paired into an interval")
-    logs = [math.log(a / b) for a, b in zip(top, bottom, strict=True)]
-    n = len(logs)
-    mean = math.fsum(logs) / n
-    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in logs) / (n - 1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    ratio, low, high = math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+    # The per-round log ratios are paired differences: their t-interval over rounds.
+    interval = seed_interval([math.log(a / b) for a, b in zip(top, bottom, strict=True)])
+    low, high = (math.exp(bound) for bound in interval.bounds())
+    ratio, n = math.exp(interval.estimate), interval.n_seeds
     good = (high <= target.threshold) if target.op == "<=" else (low >= target.threshold)
     bad = (low > target.threshold) if target.op == "<=" else (high < target.threshold)
     verdict = PASS if good else FAIL if bad else OPEN

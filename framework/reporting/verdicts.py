@@ -157,23 +157,17 @@ def page_verdict(judged: list[Judged]) -> str:
 
 def resolve(evidence: Evidence, name: str) -> str | None:
     """The configuration a claim's ``candidate`` or ``baseline`` names: a label as it is; an
-    arm, its best confirmed configuration by the mean of the first objective (a validation
-    metric: the choice sees no test data); the baseline arm, the confirmation's baseline."""
+    arm, the row the comparison table gives it (its best confirmed configuration by the mean
+    of the first objective, a validation metric, so the choice sees no test data; for the
+    baseline arm, the confirmation's baseline)."""
+    from framework.reporting.comparison import build
+
     if evidence.configuration(name) is not None:
         return name
-    arm_rows = [c.label for c in evidence.configurations if c.arm == name]
-    if not arm_rows:
+    if not any(c.arm == name for c in evidence.configurations):
         return None
-    if evidence.baseline in arm_rows:
-        return evidence.baseline
-    metric, direction = evidence.metrics[0]
-    sign = 1.0 if direction == "minimize" else -1.0
-
-    def score(label: str) -> float:
-        values = list(evidence.values.get(label, {}).get(metric, {}).values())
-        return sign * float(np.mean(values)) if values else math.inf
-
-    return min(arm_rows, key=score)
+    rows = build(evidence, per_arm=True).rows
+    return next((row.label for row in rows if row.arm == name and not row.note), None)
 
 
 def _measure(evidence: Evidence, claim: Claim) -> Judged:
@@ -319,22 +313,19 @@ def to_markdown(evidence: Evidence) -> str:
     from framework.reporting.comparison import build
     from framework.reporting.comparison import to_markdown as table_markdown
 
-    judged = judge(evidence)
-    lines = []
-    if evidence.configurations:  # a transcribed page keeps its earlier tables in its prose
-        lines += [table_markdown(build(evidence)).rstrip("\n"), ""]
-    for item in judged:
-        lines += [item.line(), ""]
-    lines.append(page_verdict(judged))
-    return "\n".join(lines) + "\n"
+    # A transcribed page keeps its earlier tables in its prose.
+    table = table_markdown(build(evidence)) if evidence.configurations else ""
+    lines = claim_lines(evidence)
+    return table + ("\n" if table and lines else "") + lines
 
 
-def to_text(evidence: Evidence) -> str:
-    """The verdict lines alone, for a terminal."""
+def claim_lines(evidence: Evidence) -> str:
+    """One verdict line per declared claim, each a paragraph, then the page's verdict line;
+    empty for a study that declares no claims (it has no verdict to give)."""
     judged = judge(evidence)
     if not judged:
-        return "no claims declared: add `claims:` to the study to get verdicts\n"
-    return "\n".join([*(j.line() for j in judged), page_verdict(judged)]) + "\n"
+        return ""
+    return "".join(f"{item.line()}\n\n" for item in judged) + page_verdict(judged) + "\n"
 
 
 def derive(folder: Path) -> str:

@@ -19,70 +19,68 @@ IGNORE = -100
 """Targets no score counts (``F.cross_entropy``'s default ``ignore_index``)."""
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, dataset: Any, spec: TrainSpec, device: torch.device,
              splits: tuple[str, ...] = ("train", "val")) -> dict[str, float]:
     """``{"<split>_loss": ..., "val_<metric>": ...}`` on ``spec.eval_batches`` fixed batches."""
-    was_training = model.training
-    model.eval()
     metrics: dict[str, float] = {}
-    extra = getattr(dataset, "metrics", None)
-    try:
-        for split in splits:
-            sums: dict[str, float] = defaultdict(float)
-            n = 0
-            for batch in dataset.eval_batches(split, spec.batch_size, spec.eval_batches):
-                batch = batch.to(device)
-                with autocast(device):
-                    out = model(batch)
-                sums["loss"] += out.loss.item()
-                if extra is not None and split != "train":
-                    for name, value in extra(out, batch).items():
-                        sums[name] += value
-                n += 1
-            metrics.update({f"{split}_{name}": total / max(n, 1) for name, total in sums.items()})
-    finally:
-        model.train(was_training)
+    for split in splits:
+        metrics.update(_score(model, dataset, spec, device, split, per_example=False)[0])
     return metrics
 
 
-@torch.no_grad()
-def example_scores(model: nn.Module, dataset: Any, spec: TrainSpec, device: torch.device,
-                   split: str) -> dict[str, np.ndarray]:
-    """Per-example scores of ``split``, one value per row of its evaluation batches.
+def score_held_out(model: nn.Module, dataset: Any, spec: TrainSpec, device: torch.device,
+                   split: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """``split``'s metrics as :func:`evaluate` gives them, and its per-example scores, from one
+    pass over it (a held-out split is read whole, so a second pass would double its cost).
 
     A verdict's interval counts the test examples as a sample too (which examples happen to form
     the test set), so it needs every example's score, not only their mean. A row is one example
     for a classifier and one scored window (block) for a language model, whose tokens are not
-    independent. Returns ``{"<split>_loss": ..., "<split>_bpc": ...}`` for language models and
-    ``{"<split>_loss": ..., "<split>_accuracy": ..., "<split>_error": ...}`` for classifiers,
-    only the names the dataset's own metrics report (besides the loss).
+    independent. The per-example scores are ``<split>_loss`` and, where the dataset reports
+    them, ``<split>_bpc`` (language models) or ``<split>_accuracy`` and ``<split>_error``
+    (classifiers).
     """
+    return _score(model, dataset, spec, device, split, per_example=True)
+
+
+@torch.no_grad()
+def _score(model: nn.Module, dataset: Any, spec: TrainSpec, device: torch.device, split: str,
+           per_example: bool) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """One pass over ``split``: the mean over batches of the loss and of the dataset's metrics
+    (not for ``train``), and with ``per_example`` each row's scores."""
     was_training = model.training
     model.eval()
+    sums: dict[str, float] = defaultdict(float)
+    n = 0
     losses: list[torch.Tensor] = []
     correct: list[torch.Tensor] = []
-    reported: set[str] = {"loss"}
-    extra = getattr(dataset, "metrics", None)
+    extra = getattr(dataset, "metrics", None) if split != "train" else None
     try:
         for batch in dataset.eval_batches(split, spec.batch_size, spec.eval_batches):
             batch = batch.to(device)
             with autocast(device):
                 out = model(batch)
-            if extra is not None:
-                reported |= set(extra(out, batch))
-            row_loss, row_correct = _rows(out.logits.float(), batch.targets)
-            losses.append(row_loss.cpu())
-            if row_correct is not None:
-                correct.append(row_correct.cpu())
+            sums["loss"] += out.loss.item()
+            for name, value in (extra(out, batch) if extra is not None else {}).items():
+                sums[name] += value
+            n += 1
+            if per_example:
+                row_loss, row_correct = _rows(out.logits.float(), batch.targets)
+                losses.append(row_loss.cpu())
+                if row_correct is not None:
+                    correct.append(row_correct.cpu())
     finally:
         model.train(was_training)
+    metrics = {f"{split}_{name}": total / max(n, 1) for name, total in sums.items()}
+    if not losses:
+        return metrics, {}
     loss = torch.cat(losses).double().numpy()
     scores = {"loss": loss, "bpc": loss / math.log(2)}
     if correct:
         hits = torch.cat(correct).double().numpy()
         scores |= {"accuracy": hits, "error": 1.0 - hits}
-    return {f"{split}_{name}": values for name, values in scores.items() if name in reported}
+    return metrics, {f"{split}_{name}": values for name, values in scores.items()
+                     if f"{split}_{name}" in metrics}
 
 
 def _rows(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor,

@@ -16,7 +16,7 @@ from framework.training.device import configure_device
 from framework.training.device import pick_device
 from framework.training.device import seed_everything
 from framework.training.evaluate import evaluate
-from framework.training.evaluate import example_scores
+from framework.training.evaluate import score_held_out
 from framework.training.inference import inference_tokens_per_sec
 from framework.training.loop import TrainObserver
 from framework.training.loop import TrainResult
@@ -83,10 +83,9 @@ def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None =
     # Splits such as "test" are scored once, on the best checkpoint, never during training.
     held_out = tuple(getattr(dataset, "final_splits", ())) if score_test else ()
     for split in held_out:
-        result.final.update(
-            evaluate(inference_model, dataset, spec.train, device, splits=(split,)))
-        result.examples.update(
-            example_scores(inference_model, dataset, spec.train, device, split))
+        metrics, examples = score_held_out(inference_model, dataset, spec.train, device, split)
+        result.final.update(metrics)
+        result.examples.update(examples)
     if result.examples:
         np.savez_compressed(artifact_dir / EXAMPLES_FILE, **result.examples)
     if spec.train.measure_inference:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = """header line
   plain loop               median     24.26 ms/step   runs [24.0, 25.0, 24.5, 24.2, 24.8]
   framework loop           median     24.98 ms/step   runs [24.1, 25.2, 24.6, 24.2, 24.9]
-  slow loop                median     48.00 ms/step   runs [48.0, 50.0, 49.0, 48.4, 49.6]
+  slow loop                median     48.00 ms/step   runs [48.3, 49.8, 49.1, 48.6, 49.4]
 standard    median    58.42 ms/step  rounds [80.4, 58.4, 54.3]
 1 worker :   347.6 trials/hour overall   runs [(381.8, 410.8), (313.5, 340.0)]
   infer full        35.39 ms/step
