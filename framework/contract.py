@@ -140,6 +140,12 @@ class StrategyNeeds:
         return lines
 
 
+ADAPTED_MODELS = frozenset({"module", "hf_classifier", "hf_causal_lm"})
+"""Models that adapt a module they did not build (:mod:`framework.models.adapter`)."""
+STACK_SETTING = "`model.layers: <dotted path of the model's nn.ModuleList of blocks>`"
+"""How an adapted model offers a layer stack, and the per-layer hidden states taken from it."""
+
+
 def check_stack(model_name: str, caps: ModelCapabilities | None,
                 needs: Sequence[tuple[str, StrategyNeeds]]) -> list[tuple[str, str]]:
     """Problems of a trial's strategies on a model, as ``(key, message)``; empty when it works.
@@ -159,7 +165,7 @@ def check_stack(model_name: str, caps: ModelCapabilities | None,
             problems.append((where, f"{name!r} and dropout[{first}] ({needs[first][0]}) both "
                                     "drop the residual branches; keep one"))
         if caps is not None:
-            reason = _model_problem(caps, need)
+            reason = _model_problem(caps, need, adapted=model_name in ADAPTED_MODELS)
             if reason:
                 problems.append((where, f"{name!r} cannot act on model {model_name!r}: {reason}"))
         if need.independent_samples:
@@ -179,11 +185,18 @@ def check_stack(model_name: str, caps: ModelCapabilities | None,
     return problems
 
 
-def _model_problem(caps: ModelCapabilities, need: StrategyNeeds) -> str:
+def _model_problem(caps: ModelCapabilities, need: StrategyNeeds, adapted: bool = False) -> str:
+    """Why the model cannot serve ``need``; empty when it can. ``adapted``: a model of
+    :data:`ADAPTED_MODELS`, whose refusals say what in its spec would make it eligible."""
     kinds = sorted(need.site_kinds)
     has = ", ".join(sorted(caps.site_kinds)) or "none"
     if need.recurrent_cells and not caps.recurrent_cells:
         return "it acts inside LSTM layers, and this model has none (use the `lstm_lm` model)"
+    if need.pre_activation and adapted and not caps.pre_activation_kinds:
+        return ("it needs sites that pass the layer's pre-activation, and an adapted model "
+                "(`module`, `hf_*`) offers none: its sites take the place of the module's own "
+                "dropout, which gets the activation only; use the `mlp` model, whose hidden "
+                "sites do")
     if need.pre_activation and not (set(kinds) & caps.pre_activation_kinds):
         offered = ", ".join(sorted(caps.pre_activation_kinds)) or "none"
         return (f"it needs sites that pass the layer's pre-activation; on this model only these "
@@ -206,7 +219,9 @@ def _model_problem(caps: ModelCapabilities, need: StrategyNeeds) -> str:
         return ("it drops the residual branches of the model's blocks, and this model has no "
                 "residual-branch hooks (use a Transformer model: gpt, encoder)")
     if need.hidden_states and not caps.hidden_states:
-        return "it needs per-layer hidden states, which this model does not return"
+        return ("it needs per-layer hidden states, which this model does not return"
+                + (f"; set {STACK_SETTING} to take them from its blocks"
+                   if adapted and caps.n_layers == 0 else ""))
     if need.attention_maps and not caps.attention_maps:
         return ("it needs attention maps, which this model cannot return; set `gamma: 0` "
                 "(or use a model that returns them: gpt, encoder, hf_classifier, hf_causal_lm)")
@@ -216,7 +231,8 @@ def _model_problem(caps: ModelCapabilities, need: StrategyNeeds) -> str:
                 f"(0..{caps.n_layers - 1}, or negative from the top)")
     if need.skip_layers:
         if caps.n_layers == 0:
-            return "it skips layers of a layer stack, and this model has none"
+            return ("it skips layers of a layer stack, and this model has none"
+                    + (f"; set {STACK_SETTING} to offer one" if adapted else ""))
         if not caps.skippable_layers:
             return f"no layer of its stack can be skipped: {caps.fixed_reason}"
         left_out = sorted(caps.fixed_layers - {i % caps.n_layers for i in need.layers})

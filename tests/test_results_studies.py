@@ -59,7 +59,9 @@ def scaled(name: str, extra: list[str] = ()) -> LoadedSpec:
     spec = load_spec(path, list(extra)).spec
     # A size the study searches (early_late's data.train_examples) keeps the study's values.
     small = [o for o in SMALL[spec.model.name] if o.split("=")[0] not in spec.search.space]
-    return load_spec(path, [*extra, *RUN, *small])
+    # One override per key (a key given twice is refused): the small sizes win over the pilot's.
+    merged = {o.split("=")[0]: o for o in [*extra, *RUN, *small]}
+    return load_spec(path, list(merged.values()))
 
 
 def pilot(name: str) -> list[str] | None:

@@ -56,7 +56,12 @@ ContinueChanged = Annotated[bool, typer.Option(
 
 @app.command()
 def validate(file: Path, overrides: Overrides = None, plugins: PluginPaths = None) -> None:
-    """Check a study file (with overrides) and print the resolved spec; creates nothing."""
+    """Check a study file (with overrides) and print the resolved spec.
+
+    Creates no study, run or file, but imports the study's plugins and
+    calls its model factory, so their code runs: treat a study file from
+    someone else like a Python script.
+    """
     loaded = load(file, overrides, plugins)
     typer.echo(loaded.to_yaml(), nl=False)
 
@@ -75,13 +80,25 @@ def run(
         help="GPUs the workers share out, one each in turn (e.g. 0,1,3); default: every GPU "
         "visible (CUDA_VISIBLE_DEVICES).")] = None,
     continue_changed: ContinueChanged = False,
+    yes: Annotated[bool, typer.Option(
+        # The bound is framework.config.limits.MAX_STEPS (not imported: --help answers at once).
+        "--yes", help="Train trials of more than 10,000,000 steps (train.max_steps), which "
+        "are refused without it.")] = False,
 ) -> None:
     """Run (or continue) the study: trials train, report to Optuna and log to MLflow.
 
     Running it again continues the study; a spec that differs from the one the study was run
-    with is refused (listing the changed keys) unless --continue-changed is given.
+    with is refused (listing the changed keys) unless --continue-changed is given. A trial of
+    more than 10,000,000 steps is refused (a typo more often than a plan) unless --yes is given.
     """
     loaded = load(file, overrides, plugins)
+    if not yes:
+        from framework.config.limits import check_training_length
+
+        try:
+            check_training_length(loaded.spec, loaded.raw)
+        except SpecError as error:
+            fail(error.at(loaded.source))
     devices = None
     if gpus is not None:
         import os
@@ -107,9 +124,11 @@ def run(
 
     quiet_libraries()
     if loaded.spec.arms:  # each arm is its own study `<name>.<arm>`
-        copies = functools.partial(run_copies_of, loaded=loaded, home=home, workers=workers,
-                                   storage=storage, tracking_uri=tracking_uri, plugins=plugins,
-                                   gpus=devices)
+        # The copies are given the options that this invocation was given.
+        options = ["--continue-changed"] * continue_changed + ["--yes"] * yes
+        copies = functools.partial(run_copies_of, options=options, loaded=loaded, home=home,
+                                   workers=workers, storage=storage, tracking_uri=tracking_uri,
+                                   plugins=plugins, gpus=devices)
         _run_arms(loaded, locations, workers, continue_changed, copies)
         return
     display = RunDisplay(loaded.spec) if workers == 1 else LineDisplay()
@@ -148,7 +167,7 @@ def _run_arms(loaded: LoadedSpec, locations: Locations, workers: int, continue_c
     try:
         if workers > 1:
             check_arms(loaded, locations, continue_changed)  # before any process starts
-            start_copies("run", ["--continue-changed"] if continue_changed else [])
+            start_copies("run")
         else:
             failed = run_arms(loaded, locations, line_display if is_copy() else RunDisplay,
                               continue_changed)

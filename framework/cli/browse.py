@@ -13,6 +13,7 @@ from collections.abc import Callable
 import contextlib
 import os
 from pathlib import Path
+import shlex
 import signal
 import subprocess
 import sys
@@ -68,7 +69,8 @@ def ui(
         _print_addresses(ui_base(locations.tracking_uri), locations.tracking_uri, name)
         return
     _require_store(locations.tracking_uri, "MLflow")
-    _print_addresses(local_ui(port), locations.tracking_uri, name, f"  (store: {store})")
+    _print_addresses(local_ui(port), locations.tracking_uri, name, f"  (store: {store})",
+                     where=str(home) if tracking_uri is None else None)
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": locations.tracking_uri}
     # Job execution serves MLflow's GenAI features (scorers, trace rollups), not runs; without
     # it the server starts no huey consumers (seven processes) and starts sooner.
@@ -87,12 +89,15 @@ def dashboard(
     storage: Storage = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8080,
 ) -> None:
-    """Serve optuna-dashboard on the Optuna storage, on 127.0.0.1 (extra: ``dashboard``)."""
+    """Serve optuna-dashboard on the Optuna storage, on 127.0.0.1 (optional extra 'dashboard')."""
     try:
         import optuna_dashboard
     except ImportError:
+        # This interpreter's pip: a bare `pip` may be another Python's (the system's).
+        pip = f"{shlex.quote(sys.executable)} -m pip"
         fail(SpecError("`dropout-lab dashboard` needs the optional extra `dashboard`: "
-                       "pip install -e '.[dashboard]' (or pip install optuna-dashboard)"))
+                       f"{pip} install -e '.[dashboard]' in the project's folder "
+                       f"(or {pip} install optuna-dashboard)"))
     import optuna
 
     from framework.tracking import Locations
@@ -109,7 +114,8 @@ def dashboard(
         try:
             address += f"/studies/{rdb.get_study_id_from_name(name)}"
         except KeyError:
-            fail(SpecError(f"no study {name!r} in {redact(locations.storage)}", key="name"))
+            names = sorted(s.study_name for s in rdb.get_all_studies())
+            fail(unknown_study(name, str(home) if storage is None else redact(storage), names))
     typer.echo(f"optuna-dashboard at {address}  (storage: {redact(locations.storage)})")
     with contextlib.suppress(KeyboardInterrupt):
         optuna_dashboard.run_server(rdb, host="127.0.0.1", port=port)
@@ -191,8 +197,16 @@ def _require_store(url: str, kind: str) -> None:
                        "(dropout-lab run), or pass --home"))
 
 
-def _print_addresses(base: str, tracking_uri: str, name: str | None, suffix: str = "") -> None:
-    """The runs table of study ``name``, or of every study, in the UI at ``base``."""
+def unknown_study(name: str, where: str, names: list[str]) -> SpecError:
+    """The one line for a study name that is not in the store: the studies that are."""
+    return SpecError(f"no study named {name!r} under {where}; studies here: "
+                     f"{', '.join(names) or 'none'}")
+
+
+def _print_addresses(base: str, tracking_uri: str, name: str | None, suffix: str = "",
+                     where: str | None = None) -> None:
+    """The runs table of study ``name``, or of every study, in the UI at ``base``; ``where``
+    names the store in messages (default: its URI, without password)."""
     from mlflow import MlflowClient
 
     from framework.tracking.links import runs_view
@@ -211,8 +225,8 @@ def _print_addresses(base: str, tracking_uri: str, name: str | None, suffix: str
     if name is not None:
         experiment = next((e for e in experiments if e.name == name), None)
         if experiment is None:
-            fail(SpecError(f"no study {name!r} in the MLflow store {redact(tracking_uri)}",
-                           key="name"))
+            fail(unknown_study(name, where or redact(tracking_uri),
+                               [e.name for e in experiments if e.name != "Default"]))
         typer.echo(f"MLflow UI at {runs_view(base, experiment.experiment_id)}{suffix}")
         return
     typer.echo(f"MLflow UI at {base}{suffix}")

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 Overrides = Annotated[
     list[str] | None,
-    typer.Argument(help="Dotted overrides, e.g. train.max_steps=200 search.n_trials=3"),
+    typer.Argument(help="Dotted overrides, e.g. train.max_steps=200 search.n_trials=3; a key "
+                   "with dots goes in brackets: 'search.space[train.lr].low=1e-4'"),
 ]
 PluginPaths = Annotated[
     list[str] | None,
@@ -91,9 +92,12 @@ def load(file: Path, overrides: list[str] | None, plugins: list[str] | None):
     from framework.config import load_spec
 
     try:
-        return load_spec(file, overrides or [], tuple(plugins or ()))
+        loaded = load_spec(file, overrides or [], tuple(plugins or ()))
     except SpecError as error:
         fail(error)
+    for line in loaded.warnings:
+        typer.echo(f"warning: {loaded.source}: {line}", err=True)
+    return loaded
 
 
 Arm = Annotated[str | None, typer.Option(

@@ -45,7 +45,7 @@ def compare(
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Table of mean ± standard error per group of complete trials, and with ``--baseline`` each
+    """Table of mean ± standard error per group of complete trials, and with --baseline each
     group's difference to a baseline group; also Markdown and MLflow."""
     loaded = select_arm(load(file, overrides, plugins), arm)
     from optuna.trial import TrialState

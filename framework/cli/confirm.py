@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import functools
 from pathlib import Path
 from typing import Annotated
@@ -56,8 +57,9 @@ def confirm(
 ) -> None:
     """Re-train the K best configurations and the baseline with N fresh seeds; compare them.
 
-    Every (configuration, seed) pair is a trial of the Optuna study ``<name>-confirm`` and a child
-    run of a confirmation run in MLflow; each scores the test split once, after training.
+    Every (configuration, seed) pair is a trial of the Optuna study '<name>-confirm' and a child
+    run (confirm-<configuration>-seed-<seed>) of a confirmation run in MLflow; each scores the
+    test split once, after training.
     Running it again continues; several processes may share the work (--workers starts them).
     The table and one verdict per declared claim go to stdout, to Markdown under --home/reports
     and to MLflow; what they rest on is exported (--export). Settings that differ from the ones
@@ -78,6 +80,7 @@ def confirm(
     from framework.reporting.verdicts import claim_lines
     from framework.tuning.confirm import check_arms
     from framework.tuning.confirm import confirmation_spec
+    from framework.tuning.confirm import dropout_labels
     from framework.tuning.confirm import open_confirmation
     from framework.tuning.confirm import plan_confirmation
     from framework.tuning.confirm import run_arms as search_arms
@@ -117,7 +120,7 @@ def confirm(
         return
     evidence = export_evidence(loaded, outcome.study, locations,
                                export or Path(home) / "reports" / f"{loaded.spec.name}-evidence")
-    comparison = build(evidence)
+    comparison = replace(build(evidence), dropouts=dropout_labels(outcome.study))
     write_tables(comparison, Path(home), outcome.parent_run_id, locations, "confirm", markdown,
                  appendix=claim_lines(evidence))
     if not evidence.claims:

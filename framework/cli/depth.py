@@ -15,11 +15,13 @@ from framework.cli.common import Overrides
 from framework.cli.common import PluginPaths
 from framework.cli.common import Storage
 from framework.cli.common import TrackingUri
+from framework.cli.common import fail
 from framework.cli.common import load
 from framework.cli.common import load_existing_study
 from framework.cli.common import quiet_libraries
 from framework.cli.common import select_arm
 from framework.cli.common import write_markdown
+from framework.errors import SpecError
 
 
 def register(app: typer.Typer) -> None:
@@ -119,21 +121,27 @@ def prune(
     keep: Annotated[str, typer.Option(
         help="Selector for --depth: every_other, first or last.")] = "every_other",
 ) -> None:
-    """Write a smaller copy of a checkpoint (e.g. a trial's best.pt) keeping only some layers."""
-    import torch
+    """Write a smaller copy of a checkpoint (e.g. a trial's best.pt) keeping only some layers.
 
+    The checkpoint is read as plain data (tensors, numbers, strings); a file holding other
+    objects is refused without being unpickled.
+    """
     from framework.models import pruning
+    from framework.training.checkpoint import load_checkpoint_file
 
     if (layers is None) == (depth is None):
         typer.echo("give --layers or --depth", err=True)
         raise typer.Exit(2)
-    raw = torch.load(checkpoint, map_location="cpu", weights_only=False)["spec"]
-    n = int(pruning.model_spec(raw)["n_layer"])
     try:
+        raw = load_checkpoint_file(checkpoint, needs=("spec", "model"))["spec"]
+    except SpecError as error:
+        fail(error)
+    try:
+        n = pruning.depth_of(pruning.model_spec(raw))
         kept = (pruning.explicit(n, [int(i) for i in layers.split(",")]) if layers is not None
                 else pruning.select(keep, n, depth))
     except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(f"error: {checkpoint}: {error}", err=True)
         raise typer.Exit(2) from None
     pruning.prune_checkpoint(checkpoint, out, kept)
     typer.echo(f"kept layers {kept} of {n}: written {out} ({out.stat().st_size} bytes, "

@@ -142,13 +142,15 @@ def score_checkpoint(path: Path, labelled: Path, batch_size: int = 64) -> dict[s
     they stored their vocabulary rebuild the dataset from their spec, which needs its files).
 
     Raises:
-        SpecError: when the checkpoint's dataset cannot read labelled files.
+        SpecError: when the file is not a checkpoint (a foreign pickle is refused unread) or
+            its dataset cannot read labelled files.
     """
     import torch
 
     from framework.models.pruning import load_checkpoint
+    from framework.training.checkpoint import load_checkpoint_file
 
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = load_checkpoint_file(path, needs=("spec", "model"))
     reader = labelled_reader(saved)
     model = load_checkpoint(path, saved.get("info") or reader.info)
     extra = getattr(reader, "metrics", None)

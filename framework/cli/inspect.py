@@ -28,7 +28,10 @@ def register(app: typer.Typer) -> None:
 
 def inspect(file: Path, overrides: Overrides = None, plugins: PluginPaths = None,
             arm: Arm = None) -> None:
-    """Show the model's dropout sites (kind, rate, strategy) and layer stack; trains nothing."""
+    """Show the model's dropout sites (kind, rate, strategy) and layer stack; trains nothing.
+
+    Like validate, it imports the study's plugins and calls its model factory: that code runs.
+    """
     loaded = load(file, overrides, plugins)
     arms = list(loaded.spec.arms or {})
     spec = (loaded if arm is None and arms else select_arm(loaded, arm)).spec

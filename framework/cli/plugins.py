@@ -1,11 +1,20 @@
-"""``dropout-lab plugins list|show``: what is registered, and each schema in detail."""
+"""``dropout-lab plugins list|show``: what is registered, and each schema in detail.
+
+Docstrings and field descriptions are written in reStructuredText for the API docs; they reach
+the terminal as plain text (:func:`plain`), each field's description a paragraph under it.
+"""
 
 from __future__ import annotations
 
 import difflib
+import inspect
+import re
+import textwrap
 
+from pydantic.fields import FieldInfo
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from framework import registry
 from framework.errors import SpecError
@@ -27,7 +36,7 @@ def print_plugin_list(paths: list[str]) -> None:
         table.add_column(column, overflow="fold")
     for reg in KINDS:
         for entry in reg.entries():
-            table.add_row(reg.kind, entry.name, entry.source, entry.summary)
+            table.add_row(reg.kind, entry.name, entry.source, plain(entry.summary))
     Console().print(table)
 
 
@@ -41,23 +50,60 @@ def print_plugin_schema(name: str, paths: list[str]) -> None:
         raise SpecError(f"nothing is registered as {name!r}{hint}")
     console = Console()
     for entry in matches:
-        console.print(f"[bold]{entry.name}[/] ({entry.source})")
-        doc = (entry.config.__doc__ or "").strip()
+        console.print(Text.assemble((entry.name, "bold"), f" ({entry.source})"))
+        doc = plain(entry.config.__doc__ or "")
         if doc:
-            console.print(doc)
-        table = Table()
-        for column in ("field", "type", "default", "bounds", "description"):
-            table.add_column(column, overflow="fold")
+            console.print(Text(_paragraphs(doc, console.width)))
+        console.print(Text("fields", style="bold"))
         for field_name, field in entry.config.model_fields.items():
-            table.add_row(field_name, _type_name(field.annotation), _default(field),
-                          _bounds(field), field.description or "")
-        console.print(table)
+            console.print(_field_heading(field_name, field, console.width))
+            if field.description:
+                console.print(Text(_paragraphs(plain(field.description), console.width,
+                                               FIELD_INDENT)))
         title, lines = _contract(entry)
         if lines:
             contract = Table(title=title, show_header=False)
             for label, value in lines.items():
-                contract.add_row(label, value)
+                contract.add_row(label, plain(value))
             console.print(contract)
+
+
+NAME_INDENT = 2
+FIELD_INDENT = 6
+"""Columns a field's description (and its heading's continuation) is indented by."""
+_RST_LITERAL = re.compile(r"``(.+?)``")
+_RST_ROLE = re.compile(r":[a-z]+:`([^`]+)`")
+
+
+def plain(doc: str) -> str:
+    """A docstring or field description as terminal text: reStructuredText literals
+    (double backticks) and roles (``:mod:`x```) become their bare text, and the lines of a
+    paragraph are joined (the terminal wraps them to its width; blank lines stay)."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    text = "\n\n".join(" ".join(p.split()) for p in paragraphs)  # a literal may span lines
+    return _RST_ROLE.sub(r"\1", _RST_LITERAL.sub(r"\1", text))
+
+
+def _field_heading(name: str, field: FieldInfo, width: int) -> Text:
+    """``name  type = default  (bounds)``, its continuation lines indented like the field's
+    description."""
+    default = _default(field)
+    bounds = _bounds(field)
+    line = (f"{name}  {_type_name(field.annotation)}"
+            + (f"  {default}" if default == "(required)" else f" = {default}")
+            + (f"  ({bounds})" if bounds else ""))
+    heading = Text(textwrap.fill(line, width, initial_indent=" " * NAME_INDENT,
+                                 subsequent_indent=" " * FIELD_INDENT, break_on_hyphens=False))
+    heading.stylize("bold cyan", NAME_INDENT, NAME_INDENT + len(name))
+    return heading
+
+
+def _paragraphs(text: str, width: int, indent_by: int = 0) -> str:
+    """``text`` wrapped to ``width``, each paragraph indented by ``indent_by`` columns."""
+    indent = " " * indent_by
+    return "\n\n".join(textwrap.fill(paragraph, width, initial_indent=indent,
+                                      subsequent_indent=indent, break_on_hyphens=False)
+                        for paragraph in text.split("\n\n"))
 
 
 def _contract(entry: registry.Entry) -> tuple[str, dict[str, str]]:
@@ -80,14 +126,14 @@ def _type_name(annotation: object) -> str:
     return text.replace("typing.", "")
 
 
-def _default(field) -> str:
+def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "(required)"
     value = field.get_default(call_default_factory=True)
     return repr(value)
 
 
-def _bounds(field) -> str:
+def _bounds(field: FieldInfo) -> str:
     parts = []
     for bound in field.metadata:
         for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"),

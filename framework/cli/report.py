@@ -69,7 +69,7 @@ def report(
     run = report_run(tracker, spec.name)
     if built.pngs:
         tracker.log_artifacts(run, str(built.folder / "figures"), "figures")
-    tracker.log_artifacts(run, str(_only(built.html)))
+    tracker.log_artifact_later(run, str(built.html))  # the page itself: no copy to upload
     for note in built.notes:
         typer.echo(f"note: {note}")
     for figure in built.figures:
@@ -113,12 +113,3 @@ def report_run(tracker: Any, study: str) -> str:
     tracker.client.update_run(run_id, status="RUNNING")
     return run_id
 
-
-def _only(path: Path) -> Path:
-    """A folder holding just ``path`` (the tracker uploads folders), next to it."""
-    import shutil
-
-    folder = path.parent / "html"
-    folder.mkdir(exist_ok=True)
-    shutil.copy2(path, folder / path.name)
-    return folder

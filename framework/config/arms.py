@@ -96,6 +96,8 @@ def arm_raw(raw: dict[str, Any], arm_name: str) -> dict[str, Any]:
     arm.pop("baseline", None)
     out = apply_partial(raw, arm, replace=("search.space",))
     out.pop("arms", None)
+    # Claims compare arms, so they belong to the whole study: one arm alone has none of them.
+    out.pop("claims", None)
     out["name"] = f"{raw['name']}.{arm_name}"
     return out
 

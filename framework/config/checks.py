@@ -2,8 +2,9 @@
 
 Each refuses what would otherwise fail every trial of a study that validated: a number that is
 not finite, a dataset file that is not there or a split too short for the model's windows (the
-dataset config's own ``check``), and a model that cannot fit in the memory it would train in:
-this machine's, or its smallest GPU's when the study trains on CUDA.
+dataset config's own ``check``), a model that does not fit the data (the model config's own
+``check``: an own module's vocabulary and output size), and a model that cannot fit in the memory
+it would train in: this machine's, or its smallest GPU's when the study trains on CUDA.
 """
 
 from __future__ import annotations
@@ -43,7 +44,20 @@ def check_study(spec: Any) -> None:
     data_check = getattr(spec.data, "check", None)
     if data_check is not None:
         data_check(spec)
+    check_model(spec)
     check_memory(spec)
+
+
+def check_model(spec: Any) -> None:
+    """The model config's own check against the study's data, if it has one (``check``): an own
+    module (``module``) runs once on a batch shaped like the data's.
+
+    Raises:
+        SpecError: naming the model's key at fault.
+    """
+    model_check = getattr(spec.model, "check", None)
+    if model_check is not None:
+        model_check(spec)
 
 
 def _leaves(tree: Any, loc: list[Any]) -> Iterator[tuple[list[Any], Any]]:

@@ -32,6 +32,8 @@ def describe(error: ValidationError, raw: Any, schema: type[BaseModel]) -> list[
     """``(key, message)`` for each problem in ``error`` (raised validating ``raw``)."""
     problems = []
     for item in error.errors(include_url=False):
+        if item["type"] == "default_factory_not_called":
+            continue  # a default computed from another key (e.g. warmup_steps) that failed
         cause = item.get("ctx", {}).get("error")
         if isinstance(cause, KeyedValueError):
             problems.append((cause.key, str(cause)))
@@ -180,9 +182,7 @@ def _unknown_plugin(loc: list, value: Any) -> str:
     name = value.get("name") if isinstance(value, dict) else value
     if name is None:
         return f"missing `name:`; registered {reg.kind} names: {', '.join(known)}"
-    close = difflib.get_close_matches(str(name), known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {reg.kind} {name!r}; registered: {', '.join(known)}{hint}"
+    return reg.unknown(str(name))
 
 
 def _range(field: Any, name: str | None) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+import io
 from pathlib import Path
-import re
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -23,8 +23,13 @@ from framework.config.arms import arm_raw
 from framework.config.checks import check_finite
 from framework.config.checks import check_study
 from framework.config.errors import describe
+from framework.config.limits import evaluation_warnings
+from framework.config.overrides import apply_overrides
+from framework.config.overrides import check_overrides
 from framework.config.paths import set_path
+from framework.config.sections import SearchSpec
 from framework.config.space import ChoiceParam
+from framework.config.space import grid_size
 from framework.config.study import StudySpec
 from framework.config.study import study_model
 from framework.errors import SpecError
@@ -47,6 +52,9 @@ class LoadedSpec:
     """The resolved, merged spec as plain data (what trials start from before sampling)."""
     source: str
     overrides: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """What the study allows but is likely not meant (e.g. no evaluation before the last step);
+    the commands print each on a line of its own."""
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.spec.model_dump(mode="json"), sort_keys=False)
@@ -63,19 +71,22 @@ def load_spec(
         _load_plugins(raw, plugin_paths, base=Path(path).parent)
         spec = validate(raw, source)
         check_study(spec)
-        _check_overrides(spec, overrides)
+        check_overrides(spec, overrides)
         _check_space(spec, raw, source)
         _check_arms(spec, raw, source)
+        warnings = tuple(evaluation_warnings(spec, raw))
     except SpecError as exc:
         raise exc.at(source) from None
-    return LoadedSpec(spec=spec, raw=raw, source=source, overrides=tuple(overrides))
+    return LoadedSpec(spec=spec, raw=raw, source=source, overrides=tuple(overrides),
+                      warnings=warnings)
 
 
 def validate(raw: dict[str, Any], source: str = "spec") -> StudySpec:
     """Validate a plain spec dict against the registered schemas."""
     schema = study_model()
     try:
-        return schema.model_validate(raw)
+        # An own model's factory module may sit next to the study file (ModuleSpec).
+        return schema.model_validate(raw, context={"study_folder": Path(source).parent})
     except ValidationError as exc:
         problems = describe(exc, raw, schema)
         if len(problems) == 1:
@@ -86,24 +97,13 @@ def validate(raw: dict[str, Any], source: str = "spec") -> StudySpec:
 
 
 def _read(path: Path, overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    if not path.is_file():
-        raise SpecError("study file not found", source=str(path))
-    size = path.stat().st_size
-    if size > MAX_STUDY_BYTES:
-        raise SpecError(f"the file is {size / 2**20:.1f} MiB; a study file may be at most "
-                        f"{MAX_STUDY_BYTES // 2**20} MiB (keep data in files that the study names)",
-                        source=str(path))
+    text = _read_text(path)
     try:
-        config = OmegaConf.load(path, max_yaml_expanded_nodes=MAX_YAML_NODES)
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset "
-                        f"{exc.start}); a study file is YAML text", source=str(path)) from None
+        _check_mapping(text, path)
+        config = OmegaConf.load(io.StringIO(text), max_yaml_expanded_nodes=MAX_YAML_NODES)
     except (yaml.YAMLError, OmegaConfBaseException) as exc:
         raise SpecError(f"not valid YAML: {_one_line(exc)}", source=str(path)) from None
-    if not OmegaConf.is_dict(config):
-        raise SpecError("a study file must be a mapping of sections", source=str(path))
-    for override in overrides:
-        _apply_override(config, override)
+    apply_overrides(config, overrides)
     try:
         raw = OmegaConf.to_container(config, resolve=True)
     except OmegaConfBaseException as exc:
@@ -112,17 +112,50 @@ def _read(path: Path, overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return raw
 
 
-def _apply_override(config: Any, override: str) -> None:
-    where = f"override {override!r}"
-    key, sep, text = override.partition("=")
-    if not sep or not key.strip():
-        raise SpecError("expected KEY=VALUE, e.g. train.max_steps=200", source="command line",
-                        key=where)
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        studies = sorted(p.name for p in (*path.glob("*.yaml"), *path.glob("*.yml")))
+        more = f" and {len(studies) - 10} more" if len(studies) > 10 else ""
+        listed = f"; the study files in it: {', '.join(studies[:10])}{more}" if studies else ""
+        raise SpecError(f"a directory, not a study file{listed}", source=str(path))
+    if not path.is_file():
+        raise SpecError("study file not found", source=str(path))
+    size = path.stat().st_size
+    if size > MAX_STUDY_BYTES:
+        raise SpecError(f"the file is {size / 2**20:.1f} MiB; a study file may be at most "
+                        f"{MAX_STUDY_BYTES // 2**20} MiB (keep data in files that the study names)",
+                        source=str(path))
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
-        OmegaConf.update(config, key.strip(), value, merge=False, force_add=True)
-    except (yaml.YAMLError, OmegaConfBaseException, ValueError, IndexError) as exc:
-        raise SpecError(_one_line(exc), source="command line", key=where) from None
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset "
+                        f"{exc.start}); a study file is YAML text", source=str(path)) from None
+
+
+def _check_mapping(text: str, path: Path) -> None:
+    """Refuse a file whose YAML is not a mapping (``42``, a list, nothing at all).
+
+    OmegaConf reads a lone word as a mapping with that key, and fails on a lone number with a
+    traceback; the document's root node says what the file is without building anything (an
+    alias is not expanded).
+    """
+    root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    if isinstance(root, yaml.MappingNode):
+        return
+    if root is None:
+        what = "empty"
+    elif isinstance(root, yaml.SequenceNode):
+        what = "a list"
+    else:  # one scalar: small, so constructing it to name its type costs nothing
+        value = yaml.safe_load(text)
+        what = "null" if value is None else _article(type(value).__name__)
+    raise SpecError(f"a study file is a YAML mapping (name:, model:, ...); this one is {what}",
+                    source=str(path))
+
+
+def _article(type_name: str) -> str:
+    names = {"str": "a string", "int": "an int", "float": "a float", "bool": "a boolean"}
+    return names.get(type_name, f"a {type_name}")
 
 
 def _load_plugins(raw: dict[str, Any], plugin_paths: tuple, base: Path) -> None:
@@ -140,16 +173,27 @@ def _check_space(spec: StudySpec, raw: dict[str, Any], source: str) -> None:
     for path, param in spec.search.space.items():
         _check_param(raw, path, param, source)
     if spec.search.sampler.name == "grid":
-        for path, param in spec.search.space.items():
-            bad = (param.type == "float" and param.step is None) or (
-                isinstance(param, ChoiceParam) and any(o.space for o in param.options.values())
+        _check_grid(spec.search)
+
+
+def _check_grid(search: SearchSpec) -> None:
+    """Refuse a grid the sampler cannot make, and a budget beyond it: past its last point Optuna's
+    grid sampler starts over, repeating trials exactly."""
+    for path, param in search.space.items():
+        if param.grid_points() is None:
+            raise SpecError(
+                "the grid sampler needs categorical, int or stepped float parameters "
+                "(and choices whose options have no sub-space)",
+                key=f"search.space[{path!r}]",
             )
-            if bad:
-                raise SpecError(
-                    "the grid sampler needs categorical, int or stepped float parameters "
-                    "(and choices whose options have no sub-space)",
-                    key=f"search.space[{path!r}]",
-                )
+    size = grid_size(search.space)
+    if size is not None and search.n_trials > size:
+        counts = " x ".join(str(len(p.grid_points())) for p in search.space.values())
+        points = f"{size} point{'s' * (size != 1)}"
+        points += f" ({counts})" if len(search.space) > 1 else ""
+        raise SpecError(
+            f"{search.n_trials} trials of a grid of {points} would repeat points exactly; set "
+            f"search.n_trials to at most {size}, or widen the space", key="search.n_trials")
 
 
 def _check_param(raw: dict[str, Any], path: str, param: Any, source: str) -> None:
@@ -178,7 +222,11 @@ def _check_arms(spec: StudySpec, raw: dict[str, Any], source: str) -> None:
     """Validate every arm and its search space now, before the first arm's first trial."""
     for arm in spec.arms:
         arm_spec_raw = arm_raw(raw, arm)
-        _check_space(validate_variant(arm_spec_raw, f"arms.{arm}", source), arm_spec_raw, source)
+        arm_spec = validate_variant(arm_spec_raw, f"arms.{arm}", source)
+        try:
+            _check_space(arm_spec, arm_spec_raw, source)
+        except SpecError as exc:  # the arm's own space or budget, or the study's in the arm
+            raise SpecError(exc.message, source=source, key=f"arms.{arm}.{exc.key}") from None
 
 
 def validate_variant(raw: dict[str, Any], key: str, source: str) -> StudySpec:
@@ -195,26 +243,6 @@ def validate_variant(raw: dict[str, Any], key: str, source: str) -> StudySpec:
         inner = f"{exc.key}: {exc.message}" if exc.key else exc.message
         raise SpecError(f"this makes the spec invalid: {inner}", source=source,
                         key=key) from None
-
-
-def _check_overrides(spec: StudySpec, overrides: list[str] | tuple[str, ...]) -> None:
-    """Refuse an override of a value the search sets: every trial would silently replace it.
-
-    Raises:
-        SpecError: naming the override and the search-space parameter.
-    """
-    spaces = [("search.space", spec.search.space)] + [
-        (f"arms.{name}.search.space", (arm.search or {}).get("space") or {})
-        for name, arm in spec.arms.items()]
-    for override in overrides:
-        path = re.sub(r"\[(\d+)\]", r".\1", override.partition("=")[0].strip())
-        for where, space in spaces:
-            for searched in space:
-                if path == searched or path.startswith(f"{searched}."):
-                    raise SpecError(
-                        f"sets {path}, which {where}[{searched!r}] searches, so every trial "
-                        "would replace it; drop the override, or take the parameter out of the "
-                        "search space to fix its value", key=f"override {override!r}")
 
 
 def _one_line(exc: Exception) -> str:

@@ -22,7 +22,11 @@ class TrainSpec(Section):
     """Peak learning rate, reached after the warm-up."""
     min_lr: float | None = Field(None, ge=0)
     """Learning rate at the end of the cosine decay; default lr / 10."""
-    warmup_steps: int = Field(100, ge=0)
+    warmup_steps: int = Field(
+        # A fixed 100 would be half of a 200-step trial; the validated max_steps is in ``data``
+        # (declared above), absent only when it failed validation and the spec is refused anyway.
+        default_factory=lambda data: min(100, data.get("max_steps", 0) // 10), ge=0)
+    """Steps of linear warm-up to ``lr``; default a tenth of ``max_steps``, at most 100."""
     weight_decay: float = Field(0.1, ge=0)
     """Applied to matrices only (not to biases, norms or embeddings' positions)."""
     beta1: float = Field(0.9, ge=0, lt=1)

@@ -41,6 +41,13 @@ class FloatParam(Section):
     def candidates(self) -> list[Any]:
         return [self.low, self.high]
 
+    def grid_points(self) -> list[Any] | None:
+        """The values a grid takes: every ``step`` from ``low``; None without a step."""
+        if self.step is None:
+            return None
+        count = int(round((self.high - self.low) / self.step)) + 1
+        return [self.low + i * self.step for i in range(count)]
+
 
 class IntParam(Section):
     """An integer from ``low`` to ``high`` inclusive (``trial.suggest_int``)."""
@@ -61,6 +68,9 @@ class IntParam(Section):
     def candidates(self) -> list[Any]:
         return [self.low, self.high]
 
+    def grid_points(self) -> list[Any]:
+        return list(range(self.low, self.high + 1, self.step))
+
 
 Scalar = bool | int | float | str | None
 
@@ -72,6 +82,9 @@ class CategoricalParam(Section):
     choices: list[Scalar] = Field(min_length=1)
 
     def candidates(self) -> list[Any]:
+        return list(self.choices)
+
+    def grid_points(self) -> list[Any]:
         return list(self.choices)
 
 
@@ -89,11 +102,29 @@ class ChoiceParam(Section):
     type: Literal["choice"]
     options: dict[str, ChoiceOption] = Field(min_length=1)
 
+    def grid_points(self) -> list[Any] | None:
+        """The options' names, when no option has a sub-space (a grid has no conditions)."""
+        if any(option.space for option in self.options.values()):
+            return None
+        return list(self.options)
+
 
 Param = Annotated[
     FloatParam | IntParam | CategoricalParam | ChoiceParam, Field(discriminator="type")
 ]
 ChoiceOption.model_rebuild()
+
+
+def grid_size(space: dict[str, Any]) -> int | None:
+    """How many points a grid over ``space`` has; None when a parameter has no grid (a float
+    without ``step``, a ``choice`` whose options have sub-spaces)."""
+    size = 1
+    for param in space.values():
+        points = param.grid_points()
+        if points is None:
+            return None
+        size *= len(points)
+    return size
 
 
 def _check_range(low: float, high: float) -> None:

@@ -318,18 +318,14 @@ class ModuleModel(AdaptedModel):
     """
 
     def __init__(self, spec: Any, info: dict[str, Any]):
-        net = build_factory(spec.factory, spec.kwargs, info, spec.block_size)
+        net = build_factory(spec.factory, spec.kwargs, info, spec.block_size,
+                            folder=spec.study_folder)
         super().__init__(spec, net, spec.sites, spec.layers)
 
     def forward(self, batch: Any, *, need_hidden: bool = False,
                 need_attention: bool = False) -> ModelOutput:
         with self._layer_outputs(need_hidden) as outputs:
-            if self.spec.call == "inputs":
-                raw = self.net(batch.inputs)
-            elif self.spec.call == "inputs_mask":
-                raw = self.net(batch.inputs, batch.mask)
-            else:
-                raw = self.net(batch)
+            raw = call_module(self.net, self.spec.call, batch)
         out = ModelOutput(logits=logits_of(raw), n_layers=self.n_layers)
         if need_hidden:
             out.layer_ids = sorted(outputs)
@@ -355,6 +351,16 @@ class ModuleModel(AdaptedModel):
                 handle.remove()
 
 
+def call_module(net: nn.Module, call: str, batch: Any) -> Any:
+    """What ``net`` returns for ``batch``, called as the spec's ``call`` says: with the token ids
+    (``inputs``), the ids and the padding mask (``inputs_mask``) or the batch itself."""
+    if call == "inputs":
+        return net(batch.inputs)
+    if call == "inputs_mask":
+        return net(batch.inputs, batch.mask)
+    return net(batch)
+
+
 def logits_of(raw: Any) -> torch.Tensor:
     """The logits in what a module returned: a tensor, ``.logits``, ``["logits"]`` or ``[0]``."""
     if isinstance(raw, torch.Tensor):
@@ -378,8 +384,13 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
                            ignore_index=-100)
 
 
-def load_factory(reference: str) -> Callable[..., nn.Module]:
+def load_factory(reference: str, folder: Path | None = None) -> Callable[..., nn.Module]:
     """The callable ``"package.module:function"`` (or ``"path/to/file.py:function"``) names.
+
+    Args:
+        folder: the study file's folder. A module that is not imported yet is looked for there
+            first, then in the current folder, then on the Python path; a relative file path is
+            tried from the current folder, then from ``folder``.
 
     Raises:
         AdapterError: naming ``model.factory``.
@@ -390,11 +401,18 @@ def load_factory(reference: str) -> Callable[..., nn.Module]:
                            f"{reference!r}")
     try:
         if module_name.endswith(".py"):
-            module = _import_file(Path(module_name))
+            module = _import_file(_existing_file(Path(module_name), folder))
         else:
-            module = importlib.import_module(module_name)
+            module = _import_module(module_name, folder)
     except ImportError as exc:
-        raise AdapterError("model.factory", f"cannot import {module_name}: {exc}") from None
+        missing = getattr(exc, "name", None) == module_name.partition(".")[0]
+        where = (f" (looked in {folder}, the current folder and the Python path)"
+                 if missing and folder is not None else "")
+        raise AdapterError("model.factory", f"cannot import {module_name}: {exc}{where}"
+                           ) from None
+    except Exception as exc:  # the module's own code failed while it was imported
+        raise AdapterError("model.factory", f"importing {module_name} failed: "
+                           f"{type(exc).__name__}: {exc}") from None
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
@@ -403,6 +421,32 @@ def load_factory(reference: str) -> Callable[..., nn.Module]:
     if not callable(target):
         raise AdapterError("model.factory", f"{reference} is not callable")
     return target
+
+
+def _import_module(name: str, folder: Path | None) -> Any:
+    """Import ``name``, from the study's folder or the current one when it holds the module.
+
+    Either folder is on the import path for this import only, so a study's ``my_models.py``
+    neither needs ``PYTHONPATH`` nor shadows other imports later.
+    """
+    top = name.partition(".")[0]
+    if top not in sys.modules:
+        for base in (folder, Path.cwd()):
+            if base is not None and ((base / f"{top}.py").is_file()
+                                     or (base / top / "__init__.py").is_file()):
+                sys.path.insert(0, str(base))
+                try:
+                    return importlib.import_module(name)
+                finally:
+                    sys.path.remove(str(base))
+    return importlib.import_module(name)
+
+
+def _existing_file(path: Path, folder: Path | None) -> Path:
+    """``path`` from the current folder, else from the study's folder when it is there."""
+    if path.is_file() or path.is_absolute() or folder is None:
+        return path
+    return folder / path if (folder / path).is_file() else path
 
 
 def _import_file(path: Path) -> Any:
@@ -423,14 +467,17 @@ def _import_file(path: Path) -> Any:
 
 
 def build_factory(reference: str, kwargs: Mapping[str, Any], info: Mapping[str, Any],
-                  block_size: int) -> nn.Module:
+                  block_size: int, folder: Path | None = None) -> nn.Module:
     """Call the factory with ``kwargs`` plus the facts its signature names and ``kwargs`` leaves
     out: the dataset's (:data:`INFO_KEYS`) and the spec's ``block_size``.
+
+    Args:
+        folder: the study file's folder, where the factory's module may be (:func:`load_factory`).
 
     Raises:
         AdapterError: naming ``model.factory`` or ``model.kwargs``.
     """
-    factory = load_factory(reference)
+    factory = load_factory(reference, folder)
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):

@@ -15,6 +15,8 @@ from typing import ClassVar
 from typing import Literal
 
 from pydantic import Field
+from pydantic import PrivateAttr
+from pydantic import ValidationInfo
 from pydantic import model_validator
 
 from framework.config.errors import KeyedValueError
@@ -59,14 +61,22 @@ class ModuleSpec(AdaptedSpec):
                   "block_size": 16},
         "data": {"name": "shakespeare_char"}}
     factory: str
-    """``package.module:function`` (or ``path/to/file.py:function``) returning the module; it
-    also gets ``vocab_size``, ``num_classes``, ``input_dim``, ``pad_id`` and ``block_size`` when
-    its signature names them and ``kwargs`` does not."""
+    """``package.module:function`` (or ``path/to/file.py:function``) returning the module; the
+    module is looked for in the study file's folder, the current folder, then the Python path. The
+    factory also gets ``vocab_size``, ``num_classes``, ``input_dim``, ``pad_id`` and
+    ``block_size`` when its signature names them and ``kwargs`` does not."""
     kwargs: dict[str, Any] = Field(default_factory=dict)
     """Keyword arguments of the factory."""
     call: Literal["inputs", "inputs_mask", "batch"] = "inputs"
     """What the module's forward gets: the token ids, the ids and the padding mask, or the
     framework's Batch. It returns logits (B, classes) or (B, T, vocab)."""
+    _study_folder: Path | None = PrivateAttr(None)
+
+    @property
+    def study_folder(self) -> Path | None:
+        """The folder of the study file this spec was validated from (the validation context's
+        ``study_folder``), where the factory's module may be; None when unknown."""
+        return self._study_folder
 
     def survey(self) -> Any:
         from framework.models.adapter import PLACEHOLDER_FACT
@@ -76,9 +86,19 @@ class ModuleSpec(AdaptedSpec):
         def build() -> tuple[Any, str | None]:
             facts = {"vocab_size": PLACEHOLDER_FACT, "num_classes": PLACEHOLDER_FACT,
                      "input_dim": PLACEHOLDER_FACT, "pad_id": 0}
-            return build_factory(self.factory, self.kwargs, facts, self.block_size), self.layers
+            net = build_factory(self.factory, self.kwargs, facts, self.block_size,
+                                folder=self.study_folder)
+            return net, self.layers
 
         return survey(self, build)
+
+    def check(self, study: Any) -> None:
+        """Refuse a module whose embedding or output does not fit the study's data, from one
+        forward pass on a batch shaped like the data's (:mod:`framework.models.adapter_probe`).
+        """
+        from framework.models.adapter_probe import probe_module
+
+        probe_module(self, study.data)
 
     def capabilities(self) -> ModelCapabilities:
         # Attention maps would need the module to return them; hidden states come from hooks
@@ -86,7 +106,9 @@ class ModuleSpec(AdaptedSpec):
         return self.survey().capabilities(hidden_states=True, attention_maps=False)
 
     @model_validator(mode="after")
-    def _adaptable(self) -> ModuleSpec:
+    def _adaptable(self, info: ValidationInfo) -> ModuleSpec:
+        folder = (info.context or {}).get("study_folder")
+        self._study_folder = None if folder is None else Path(folder)
         self.capabilities()  # builds it once: a bad factory, path or rule is an error now
         return self
 

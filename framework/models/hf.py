@@ -26,7 +26,10 @@ strategy claims is reached:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections.abc import Mapping
 from contextlib import contextmanager
+import difflib
+import inspect
 from pathlib import Path
 import sys
 from typing import Any
@@ -95,6 +98,57 @@ def find_stack(net: nn.Module) -> str | None:
     return None
 
 
+def check_config_fields(model_type: str, fields: Mapping[str, Any]) -> None:
+    """Refuse a ``model_type`` transformers does not know and a field its config class lacks.
+
+    transformers keeps unknown keyword arguments as attributes, so a misspelt field (``n_layr``)
+    would otherwise be ignored while the model is built with the default.
+
+    Raises:
+        AdapterError: naming ``model.config.model_type`` or the field, with the closest names.
+    """
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    known_types = list(CONFIG_MAPPING.keys())
+    if model_type not in known_types:
+        raise AdapterError("model.config.model_type", f"{model_type!r} is not a model type of "
+                           f"transformers{_did_you_mean(model_type, known_types)}")
+    config_class = CONFIG_MAPPING[model_type]
+    known_fields = config_fields(config_class)
+    for name in fields:
+        if name not in known_fields:
+            raise AdapterError(f"model.config.{name}", f"not a field of {config_class.__name__}"
+                               f"{_did_you_mean(name, sorted(known_fields))}")
+
+
+def config_fields(config_class: type) -> set[str]:
+    """The fields a transformers config class takes: its default config's attributes (aliases
+    such as ``hidden_size`` for GPT-2's ``n_embd`` included), properties that can be set
+    (``num_labels``) and the ``__init__`` parameters of the class and its bases."""
+    try:
+        fields = set(vars(config_class()))
+    except Exception:  # a composite config (encoder-decoder) has no default: its parameters
+        fields = set()
+    fields |= set(getattr(config_class, "attribute_map", {}))
+    for cls in config_class.__mro__:
+        fields |= {name for name, value in vars(cls).items()
+                   if isinstance(value, property) and value.fset is not None}
+        init = vars(cls).get("__init__")
+        if init is not None:
+            fields |= {name for name, param in inspect.signature(init).parameters.items()
+                       if name != "self" and param.kind not in (param.VAR_POSITIONAL,
+                                                                param.VAR_KEYWORD)}
+    return {name for name in fields if not name.startswith("_")}
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3)
+    if not close:
+        return ""
+    names = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return f"; did you mean {names}?"
+
+
 def hf_config(spec: Any, info: dict[str, Any]) -> Any:
     """The transformers config of ``spec``, with the data's facts where training from scratch.
 
@@ -108,8 +162,10 @@ def hf_config(spec: Any, info: dict[str, Any]) -> Any:
                                             local_files_only=True)
     else:
         fields = dict(spec.config)
+        model_type = fields.pop("model_type")
+        check_config_fields(model_type, fields)
         try:
-            config = AutoConfig.for_model(fields.pop("model_type"), **fields)
+            config = AutoConfig.for_model(model_type, **fields)
         except (ValueError, TypeError) as exc:
             raise AdapterError("model.config", str(exc)) from None
         if "vocab_size" in info:

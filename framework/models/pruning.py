@@ -31,6 +31,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from framework.training.checkpoint import load_checkpoint_file
+
 
 Selector = Literal["every_other", "first", "last", "search"]
 LAYER_KEY = re.compile(r"^(?P<prefix>(?:.*\.)?layers\.)(?P<index>\d+)\.(?P<rest>.+)$")
@@ -167,8 +169,11 @@ def prune_checkpoint(source: Path, target: Path, layers: Sequence[int],
     ``model`` (the state dict). The copy sets the model's ``n_layer`` to the new depth, so it
     loads as an ordinary model of that depth; it also records ``layers_kept`` and, when given,
     ``info`` (what the model is built from, e.g. the vocabulary size).
+
+    Raises:
+        SpecError: when ``source`` is not a checkpoint that loads with ``weights_only``.
     """
-    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint_file(source, needs=("spec", "model"))
     spec = copy.deepcopy(checkpoint["spec"])
     stack = None
     if "n_layer" in model_spec(spec):
@@ -201,11 +206,14 @@ def load_checkpoint(path: Path, info: dict[str, Any] | None = None) -> nn.Module
 
     ``info`` defaults to the checkpoint's own ``info`` (every ``best.pt`` stores it), else to the
     info of the dataset named in its study spec (older checkpoints: that needs the data).
+
+    Raises:
+        SpecError: when ``path`` is not a checkpoint that loads with ``weights_only``.
     """
     from framework import registry
     from framework.strategies.stack import StrategyStack
 
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint_file(path, needs=("spec", "model"))
     raw = model_spec(checkpoint["spec"])
     registry.discover()
     config = registry.models.get(raw["name"]).config.model_validate(raw)
@@ -241,6 +249,23 @@ def _adapted_survey(raw: dict[str, Any]) -> Any:
         raise ValueError(f"model {raw['name']!r} has neither `n_layer` nor a surveyed stack: "
                          "its checkpoint cannot be pruned")
     return config.survey()
+
+
+def depth_of(model: dict[str, Any]) -> int:
+    """How many layers the model of a checkpoint's model section has (``n_layer``, or the
+    surveyed stack of an adapted model).
+
+    Raises:
+        ValueError: a model with neither, or a section that names no registered model.
+    """
+    if "n_layer" in model:
+        return int(model["n_layer"])
+    if "name" not in model:
+        raise ValueError("its spec names no model: not a dropout-lab checkpoint")
+    try:
+        return int(_adapted_survey(model).n_layers)
+    except KeyError as error:
+        raise ValueError(f"its model is not registered here: {error}") from None
 
 
 def model_spec(spec: dict[str, Any]) -> dict[str, Any]:

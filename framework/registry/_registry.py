@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+import difflib
 import fnmatch
 import importlib
 import typing
@@ -13,6 +14,19 @@ from typing import Any
 
 
 _source: ContextVar[str] = ContextVar("registration_source", default="builtin")
+PLUGIN_HINT = ("From a plugin file? Load it with --plugins FILE or list it under the study's "
+               "`plugins:`.")
+"""Said with every unknown name: installed packages register themselves, plugin files do not."""
+
+
+class DuplicateName(ValueError):
+    """A component registered under a name that another source already registered."""
+
+    def __init__(self, kind: str, name: str, registered_by: str):
+        super().__init__(f"{kind} {name!r} is already registered (from {registered_by})")
+        self.kind = kind
+        self.name = name
+        self.registered_by = registered_by
 
 
 @contextmanager
@@ -61,9 +75,7 @@ class Registry:
     def add(self, name: str, *, config: type, target: Any) -> Entry:
         """Register ``target`` under ``name``; raises on a duplicate or a mismatched tag."""
         if name in self._entries:
-            raise ValueError(
-                f"{self.kind} {name!r} is already registered (from {self._entries[name].source})"
-            )
+            raise DuplicateName(self.kind, name, self._entries[name].source)
         _check_tag(self.kind, name, config)
         entry = Entry(name=name, config=config, target=target, source=_source.get())
         self._entries[name] = entry
@@ -73,8 +85,16 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            known = ", ".join(sorted(self._entries)) or "none"
-            raise KeyError(f"unknown {self.kind} {name!r}; registered: {known}") from None
+            raise KeyError(self.unknown(name)) from None
+
+    def unknown(self, name: str) -> str:
+        """Why ``name`` is not found: the nearest registered name, the registered ones, and how a
+        plugin's components get registered (they are only once their file is loaded)."""
+        known = self.names()
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "."
+        return (f"unknown {self.kind} {name!r}{hint} Registered: {', '.join(known) or 'none'}. "
+                f"{PLUGIN_HINT}")
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries

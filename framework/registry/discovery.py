@@ -17,9 +17,12 @@ import sys
 import warnings
 
 from framework.errors import SpecError
+from framework.registry._registry import DuplicateName
 
 
 ENTRY_POINT_GROUP = "dropout_lab.plugins"
+ENTRY_POINT_SOURCE = "entry point "
+"""How the source of a component an installed package registered starts (``plugins list``)."""
 
 _builtins_loaded = False
 _entry_points_loaded = False
@@ -45,7 +48,7 @@ def _load_entry_point(entry_point: metadata.EntryPoint) -> None:
     from framework import registry
 
     dist = entry_point.dist.name if entry_point.dist else "?"
-    source = f"entry point {entry_point.name} ({dist})"
+    source = f"{ENTRY_POINT_SOURCE}{entry_point.name} ({dist})"
     try:
         with registry.current_source(source):
             loaded = entry_point.load()
@@ -86,7 +89,7 @@ def load_plugin_path(path: str | Path, *, key: str = "plugins", base: Path | Non
             # its status (0 included) before anything ran, and say nothing.
             sys.modules.pop(module_name, None)
             _loaded_paths.discard(file)
-            raise SpecError(f"plugin file {file} failed to load: {_why(exc)}", key=key) from exc
+            raise SpecError(_failed(file, exc, key), key=key) from exc
 
 
 def _plugin_files(path: str | Path, base: Path | None, key: str) -> list[Path]:
@@ -102,6 +105,17 @@ def _plugin_files(path: str | Path, base: Path | None, key: str) -> list[Path]:
     if not resolved.is_file() or resolved.suffix != ".py":
         raise SpecError(f"plugin path {resolved} is not a .py file or a folder of them", key=key)
     return [resolved]
+
+
+def _failed(file: Path, exc: BaseException, key: str) -> str:
+    """Why plugin ``file`` could not be loaded, and for a plugin moved into an installed package
+    (the file still listed, the package registering the same name first) what to do."""
+    if isinstance(exc, DuplicateName) and exc.registered_by.startswith(ENTRY_POINT_SOURCE):
+        remedy = ("remove the file from the study's `plugins:`" if key.startswith("plugins")
+                  else f"drop {key}")
+        return (f"plugin file {file} registers {exc.kind} {exc.name!r}, which the installed "
+                f"package's {exc.registered_by} already registers; to use the package, {remedy}")
+    return f"plugin file {file} failed to load: {_why(exc)}"
 
 
 def _why(exc: BaseException) -> str:

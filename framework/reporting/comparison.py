@@ -4,7 +4,9 @@ Rows come from a confirmation study (see :mod:`framework.tuning.confirm`): per c
 objective, mean, standard deviation, standard error and 95% CI over the seeds; against the baseline,
 the difference with its CI, the test and a verdict. A study with arms gets one row per arm, its
 best confirmed configuration; an arm without a finished trial gets a row that says so. The same
-table is rendered as plain text (stdout), Markdown (papers, READMEs) and HTML (the report).
+table is rendered as Markdown (papers, READMEs) and HTML (the report), and for a terminal as plain
+text about 100 columns wide: what the baseline and each configuration are, then one short block
+per metric.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from dataclasses import field
 import html
 import math
+import textwrap
 from typing import Any
 
 from framework.reporting.evidence import Evidence
@@ -22,6 +25,9 @@ from framework.reporting.stats import Summary
 from framework.reporting.stats import compare
 from framework.reporting.stats import summarize
 
+
+TEXT_WIDTH = 100
+"""Columns the terminal table's prose lines wrap at."""
 
 @dataclass(frozen=True)
 class Row:
@@ -50,6 +56,9 @@ class Comparison:
     baseline: str | None = None
     settings: list[tuple[str, str]] = field(default_factory=list)
     """``(study, label)``: the settings each search study and the confirmation trained with."""
+    dropouts: dict[str, str] = field(default_factory=dict)
+    """Each configuration's dropout as its spec writes it (``standard (p=0.1)``), by label;
+    empty when only the evidence is at hand (it does not record the specs)."""
 
     @property
     def metrics(self) -> list[str]:
@@ -167,18 +176,75 @@ def to_markdown(comparison: Comparison) -> str:
 
 
 def to_text(comparison: Comparison) -> str:
-    """A fixed-width table for a terminal or a log file."""
-    columns = header(comparison)
-    rows = table_rows(comparison)
-    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
-              for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    """The table for a terminal or a log file, about 100 columns wide: what each configuration
+    is (the baseline named first), then one block per metric (mean ± s.e., Δ to the baseline and
+    its test). The 95% CI and std of each mean are in the Markdown and HTML tables."""
     out = [f"{comparison.study}: confirmation over seeds {comparison.seeds}"]
-    out += [f"  {title}: {text}" for title, text in comparison.settings]
-    out += [line, "-" * len(line)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    out.append(_footnote(comparison))
+    out += [_wrap(f"  {title}: {text}", "      ") for title, text in comparison.settings]
+    out += ["", _wrap(_baseline_line(comparison), "    "), "configurations:"]
+    out += [_wrap("  " + _configuration_line(comparison, row), "      ")
+            for row in comparison.rows]
+    for metric, direction in comparison.objectives:
+        better = "lower" if direction == "minimize" else "higher"
+        out += ["", f"{metric} ({better} is better)",
+                *_aligned([["configuration", "mean ± s.e.",
+                            "Δ vs baseline [95% CI]", "test"],
+                           *(_metric_cells(row, metric) for row in comparison.rows)])]
+    out += ["", _wrap(_footnote(comparison))]
     return "\n".join(out) + "\n"
+
+
+def _baseline_line(comparison: Comparison) -> str:
+    """What every Δ is measured against, in words."""
+    base = next((row for row in comparison.rows if row.is_baseline), None)
+    if base is None:
+        return "baseline: none (no Δ: the study names no baseline, or its arm has no run)"
+    origin = f"the best of arm {base.arm!r}" if base.arm else "confirm.baseline of the study"
+    return f"baseline: {base.label} — {origin}: {_dropout(comparison, base)}"
+
+
+def _configuration_line(comparison: Comparison, row: Row) -> str:
+    """One configuration: its dropout, its seeds and where it came from."""
+    if row.note:
+        return f"{row.label}: {row.note}"
+    seeds = max((s.n for s in row.summaries.values()), default=0)
+    origin = ("as written" if row.source_trial is None
+              else f"search trial {row.source_trial}, {row.chosen or 'searched'}")
+    return f"{row.label}: {_dropout(comparison, row)}; {seeds} seeds; {origin}"
+
+
+def _dropout(comparison: Comparison, row: Row) -> str:
+    """The row's dropout as its spec writes it (when known) and what it drops."""
+    drops = f"drops {row.drops or 'nothing'}"
+    written = comparison.dropouts.get(row.label)
+    return f"dropout {written}, {drops}" if written else drops
+
+
+def _metric_cells(row: Row, metric: str) -> list[str]:
+    summary = row.summaries.get(metric)
+    if summary is None:  # why is said in the configuration's line
+        return [row.label, "–", "", ""]
+    mean = (f"{summary.mean:.4f} ± {summary.se:.4f}" if summary.n > 1
+            else f"{summary.mean:.4f} (1 seed)")
+    if row.is_baseline:
+        return [row.label, mean, "(the baseline)", ""]
+    difference = row.differences.get(metric)
+    if difference is None:
+        return [row.label, mean, "–", ""]
+    return [row.label, mean, str(difference),
+            f"{difference.test}, p = {difference.p_value:.3g}"]
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as left-aligned columns two spaces apart, the first row underlined."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    return [lines[0], "-" * max(map(len, lines)), *lines[1:]]
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    return textwrap.fill(text, TEXT_WIDTH, subsequent_indent=indent, break_on_hyphens=False)
 
 
 def to_html(comparison: Comparison, links: dict[str, list[tuple[str, str]]] | None = None
@@ -197,7 +263,8 @@ def to_html(comparison: Comparison, links: dict[str, list[tuple[str, str]]] | No
                     + extra + "</tr>")
     settings = "".join(f"<li>{html.escape(title)}: {html.escape(text)}</li>"
                        for title, text in comparison.settings)
-    return (f'<table class="comparison"><thead><tr>{head}</tr></thead>'
+    return (f'<p class="note">{html.escape(_baseline_line(comparison))}</p>'
+            f'<table class="comparison"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>"
             + (f'<ul class="note">{settings}</ul>' if settings else "")
             + f'<p class="note">{html.escape(_footnote(comparison))}</p>')

@@ -158,10 +158,7 @@ def _draw_optuna(study: Any, kinds: list[Any], prefix: str, folder: Path, comple
             continue
         if key == "importances" and len(complete) < importance_min_trials():
             figure.warn = True
-            figure.note = (f"not drawn: {len(complete)} complete trials are too few for "
-                           "parameter importances to mean anything (PED-ANOVA, Optuna's default "
-                           f"evaluator, needs at least {IMPORTANCE_TOP_TRIALS} trials above its "
-                           f"target quantile: {importance_min_trials()} complete trials)")
+            figure.note = _too_few_for_importances(len(complete))
             continue
         try:
             figure.plotly = interactive(study, **kwargs)
@@ -178,15 +175,30 @@ IMPORTANCE_TOP_TRIALS = 5
 """Trials above PED-ANOVA's target quantile that Optuna's documentation asks for, at least."""
 
 
-def importance_min_trials() -> int:
-    """Complete trials that put :data:`IMPORTANCE_TOP_TRIALS` in the top quantile of the
-    evaluator ``optuna.importance.get_param_importances`` uses by default (PED-ANOVA)."""
+def _too_few_for_importances(complete: int) -> str:
+    """What is missing for parameter importances, and how to get it."""
+    needed = importance_min_trials()
+    return (f"not drawn: needs at least {needed} complete trials, this search has {complete} "
+            f"(Optuna's default importance evaluator, PED-ANOVA, compares the best "
+            f"{importance_quantile():.0%} of the trials with the rest and needs "
+            f"{IMPORTANCE_TOP_TRIALS} trials in that best part); raise search.n_trials to "
+            f"{needed} or more and run the study again: it continues where it stopped")
+
+
+def importance_quantile() -> float:
+    """The fraction of best trials PED-ANOVA (Optuna's default importance evaluator) compares
+    with the rest, by default."""
     import inspect
 
     from optuna.importance import PedAnovaImportanceEvaluator
 
-    quantile = inspect.signature(PedAnovaImportanceEvaluator).parameters["target_quantile"]
-    return math.ceil(IMPORTANCE_TOP_TRIALS / quantile.default - 1e-9)
+    return inspect.signature(PedAnovaImportanceEvaluator).parameters["target_quantile"].default
+
+
+def importance_min_trials() -> int:
+    """Complete trials that put :data:`IMPORTANCE_TOP_TRIALS` in the top quantile of the
+    evaluator ``optuna.importance.get_param_importances`` uses by default (PED-ANOVA)."""
+    return math.ceil(IMPORTANCE_TOP_TRIALS / importance_quantile() - 1e-9)
 
 
 def _save(fig: Any, path: Path) -> Path:

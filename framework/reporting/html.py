@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 import datetime
 import html
 from pathlib import Path
@@ -70,6 +71,7 @@ def build_report(loaded: Any, locations: Any, folder: Path, by: list[str] | None
     from framework.tracking.links import browse_hint
     from framework.tracking.links import ui_base
     from framework.tuning.confirm import confirm_name
+    from framework.tuning.confirm import dropout_labels
     from framework.tuning.evidence import collect
     from framework.tuning.storage import make_storage
 
@@ -88,7 +90,8 @@ def build_report(loaded: Any, locations: Any, folder: Path, by: list[str] | None
     confirm = _load(confirm_name(spec.name), storage)
     runs: list[tuple[str, int, str]] = []
     if confirm is not None and confirm.get_trials(deepcopy=False, states=_complete()):
-        report.comparison = build(collect(confirm, spec.claims))
+        report.comparison = replace(build(collect(confirm, spec.claims)),
+                                    dropouts=dropout_labels(confirm))
         runs = [(t.params["config"], int(t.params["seed"]), t.user_attrs["mlflow_run_id"])
                 for t in confirm.get_trials(deepcopy=False, states=_complete())
                 if "mlflow_run_id" in t.user_attrs]

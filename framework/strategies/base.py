@@ -81,7 +81,9 @@ class RateConfig(StrategyConfig):
     """Config of a strategy that sets the dropout rate of the sites it targets."""
 
     sites: list[SiteKind] = Field(default_factory=lambda: list(SITE_KINDS), min_length=1)
-    """Kinds of dropout site this strategy controls; the model's other sites keep rate 0."""
+    """Kinds of dropout site this strategy controls (their rate starts at 0, then the strategy
+    sets it); the model's other sites keep the model's own rate: 0 in the reference models, the
+    module's configured rate in an adapted one (e.g. a Hugging Face model's dropout)."""
 
     def claimed_kinds(self) -> frozenset[str]:
         return frozenset(self.sites)

@@ -52,6 +52,8 @@ class Locations:
     tracking_uri: str
     artifact_root: str | None
     """Where new experiments keep artifacts; None leaves it to the tracking server."""
+    home: Path | None = None
+    """The ``--home`` folder of the default stores; None when URLs name every store."""
 
     @classmethod
     def resolve(cls, home: str | Path = "mlruns", storage: str | None = None,
@@ -62,7 +64,8 @@ class Locations:
 
         Raises:
             SpecError: naming ``--storage`` or ``--tracking-uri``, when the URL's database
-                driver is not installed.
+                driver is not installed; naming ``--home``, when it is used and is a file or
+                under one.
         """
         home = Path(home).resolve()
         tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
@@ -70,10 +73,13 @@ class Locations:
             check_driver(storage, "--storage")
         if tracking_uri:
             check_driver(tracking_uri, "--tracking-uri")
+        if not (storage and tracking_uri):
+            check_home(home)
         return cls(
             storage=storage or f"sqlite:///{home / 'optuna.db'}",
             tracking_uri=tracking_uri or f"sqlite:///{home / 'mlflow.db'}",
             artifact_root=None if tracking_uri else (home / "artifacts").as_uri(),
+            home=None if storage and tracking_uri else home,
         )
 
     def prepare(self) -> None:
@@ -82,14 +88,36 @@ class Locations:
         Idempotent and safe to run from several processes at once: SQLite stores are created
         under a lock file beside the database, server databases with retries.
         """
-        for url in (self.storage, self.tracking_uri):
+        for url, option in ((self.storage, "--storage"), (self.tracking_uri, "--tracking-uri")):
             if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                self._make_folder(Path(url.removeprefix("sqlite:///")).parent, option)
         from framework.tuning.storage import make_storage
 
         make_storage(self.storage).engine.dispose()  # the tables stay; reopened later
         if is_database_url(self.tracking_uri):  # a tracking server creates its own
             create_once(self.tracking_uri, _create_mlflow_tables)
+
+    def _make_folder(self, folder: Path, option: str) -> None:
+        """Create a SQLite store's folder; where that fails (a read-only place, a virtual file
+        system such as ``/proc``), nothing was created, and the option is named."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpecError(f"cannot create the folder {folder}: {exc.strerror or exc}",
+                            key="--home" if folder == self.home else option) from None
+
+
+def check_home(home: Path) -> None:
+    """Refuse a ``--home`` that cannot be a folder, before anything is created.
+
+    Raises:
+        SpecError: naming ``--home``, when it is a file or below one.
+    """
+    if home.exists() and not home.is_dir():
+        raise SpecError(f"{home} is a file, not a folder for the stores", key="--home")
+    ancestor = next(parent for parent in home.parents if parent.exists())
+    if not ancestor.is_dir():
+        raise SpecError(f"{home} cannot be a folder: {ancestor} is a file", key="--home")
 
 
 def is_database_url(url: str) -> bool:

@@ -452,6 +452,41 @@ def stored_configurations(study: optuna.Study) -> list[Configuration]:
     return [Configuration.from_json(c) for c in study.user_attrs.get(CONFIGS_ATTR, [])]
 
 
+def dropout_labels(study: optuna.Study) -> dict[str, str]:
+    """Each configuration of confirmation ``study`` by label: its dropout as its spec writes
+    it, short (``none``, ``standard (p=0.1)``), for the comparison table."""
+    return {c.label: describe_dropout(c.raw) for c in stored_configurations(study)}
+
+
+def describe_dropout(raw: dict[str, Any]) -> str:
+    """The ``dropout`` list of a plain spec in one phrase; ``none`` when it is empty."""
+    strategies = raw.get("dropout") or []
+    return " + ".join(map(_describe_strategy, strategies)) or "none"
+
+
+def _describe_strategy(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return str(entry)
+    settings = ", ".join(f"{key}={_short(value)}" for key, value in entry.items()
+                         if key != "name")
+    name = str(entry.get("name", "?"))
+    return f"{name} ({settings})" if settings else name
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"  # a searched rate has every digit of the sampler's draw
+    if isinstance(value, list):
+        return f"[{', '.join(map(_short, value))}]"
+    return str(value)
+
+
+def run_name(label: str, seed: int) -> str:
+    """The MLflow run name of a confirmation trial: apart from the search's ``trial-<n>`` runs
+    of the same experiment (``confirm-top1-seed-1000``, ``confirm-plain/top1-seed-1000``)."""
+    return f"confirm-{label}-seed-{seed}"
+
+
 class NothingQueued(optuna.exceptions.OptunaError):
     """A worker started a trial after the queue of pairs ran empty; it does not train."""
 
@@ -489,7 +524,7 @@ class _ConfirmObjective:
         if configuration.source_trial is not None:
             trial.set_user_attr("source_trial", configuration.source_trial)
         objective = Objective(loaded, self.tracker, self.experiment_id, self.parent_run_id,
-                              self.display, score_test=True)
+                              self.display, score_test=True, run_name=run_name(label, seed))
         try:
             return objective(trial)
         finally:

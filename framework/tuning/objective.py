@@ -17,6 +17,7 @@ import yaml
 from framework.config import LoadedSpec
 from framework.config import validate
 from framework.config.paths import flatten
+from framework.errors import SpecError
 from framework.tracking import Tracker
 from framework.tracking.interrupt import deferred_interrupt
 from framework.tracking.records import SystemMetrics
@@ -51,10 +52,14 @@ class Objective:
     """Callable for ``study.optimize``; trials nest under ``parent_run_id`` in MLflow."""
 
     def __init__(self, loaded: LoadedSpec, tracker: Tracker, experiment_id: str,
-                 parent_run_id: str, display: Display | None = None, score_test: bool = False):
+                 parent_run_id: str, display: Display | None = None, score_test: bool = False,
+                 run_name: str | None = None):
         """``score_test``: score the test split after training (a confirmation's trials only:
-        a search's sampler and pruner must never see it)."""
+        a search's sampler and pruner must never see it). ``run_name``: the MLflow run's name
+        (default ``trial-<n>``; a confirmation's trial numbers repeat the search's in the same
+        experiment, so it names its runs apart)."""
         self.loaded = loaded
+        self.run_name = run_name
         self.score_test = score_test
         self.tracker = tracker
         self.experiment_id = experiment_id
@@ -92,7 +97,7 @@ class Objective:
         suggest(trial, self.loaded.spec.search.space, raw)
         try:
             run_id = self.tracker.start_run(
-                self.experiment_id, f"trial-{trial.number}",
+                self.experiment_id, self.run_name or f"trial-{trial.number}",
                 {"dropout_lab.study": self.loaded.spec.name,
                  "dropout_lab.trial": str(trial.number),
                  # Speeds (tokens/s, train_time) are comparable only on the same kind of CPU.
@@ -171,7 +176,11 @@ class Objective:
 
 
     def _resume_state(self, trial: optuna.Trial, folder: Path) -> dict[str, Any] | None:
-        """The last checkpoint of the dead trial this one retries, if it left one."""
+        """The last checkpoint of the dead trial this one retries, if it left one.
+
+        A checkpoint that does not load as plain data (``weights_only``) is never unpickled: the
+        trial starts from step 0, with a warning and its ``resume_refused`` attribute saying why.
+        """
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback
         study_trials = trial.study.get_trials(deepcopy=False)
         frozen = next(t for t in study_trials if t.number == trial.number)
@@ -180,7 +189,7 @@ class Objective:
             history = retry.retry_history(frozen)
         if not history:
             return None
-        import torch
+        from framework.training.checkpoint import load_training_state
 
         runs = [study_trials[number].user_attrs.get("mlflow_run_id") for number in history]
         self.retried_runs = [run_id for run_id in runs if run_id is not None]
@@ -190,7 +199,13 @@ class Objective:
                                                               str(folder))
             except Exception:  # that attempt died before its first checkpoint
                 continue
-            return torch.load(path, weights_only=False)
+            try:
+                return load_training_state(path)
+            except SpecError as error:  # never unpickled: the trial starts over
+                refused = f"not resumed from {error}; it starts from step 0"
+                trial.set_user_attr("resume_refused", refused)
+                warnings.warn(f"trial {trial.number} {refused}", stacklevel=2)
+                return None
         return None
 
 
@@ -202,10 +217,10 @@ class _Checkpointer:
         self.tracker, self.run_id, self.path = tracker, run_id, folder / "last.pt"
 
     def __call__(self, state: dict[str, Any]) -> None:
-        import torch
+        from framework.training.checkpoint import save_training_state
 
         partial = self.path.with_suffix(".tmp")
-        torch.save(state, partial)
+        save_training_state(state, partial)
         partial.replace(self.path)  # an upload never sees a half-written file
         self.tracker.log_artifact_later(self.run_id, str(self.path), "checkpoint")
 

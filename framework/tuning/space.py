@@ -43,15 +43,4 @@ def _suggest_one(trial: Any, name: str, param: Any) -> Any:
 
 def grid(space: dict[str, Any]) -> dict[str, list[Any]]:
     """The grid sampler's search space (the spec loader has checked that the space is gridable)."""
-    values: dict[str, list[Any]] = {}
-    for name, param in space.items():
-        if isinstance(param, CategoricalParam):
-            values[name] = list(param.choices)
-        elif isinstance(param, ChoiceParam):  # options without sub-spaces: a categorical
-            values[name] = list(param.options)
-        elif isinstance(param, IntParam):
-            values[name] = list(range(param.low, param.high + 1, param.step))
-        else:
-            count = int(round((param.high - param.low) / param.step)) + 1
-            values[name] = [param.low + i * param.step for i in range(count)]
-    return values
+    return {name: param.grid_points() for name, param in space.items()}

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import os
 from pathlib import Path
 import subprocess
 import sys
 
+import click
 import pytest
+from typer.testing import CliRunner
 
 from tests.conftest import ROOT
 from tests.conftest import TINY_STUDY
+from tests.conftest import _app
+from tests.conftest import invoke
 from tests.conftest import write_study
 
 
@@ -67,6 +72,51 @@ def test_plugins_show_describes_the_schema(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "Probability of zeroing a unit" in result.stdout
     assert ">= 0.0, < 1.0" in result.stdout
+
+
+def test_plugins_show_wraps_each_description_as_a_paragraph_under_its_field(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 80 columns a field's description reads as lines of prose below the field, not as a
+    narrow table column of a word or two per line; its reStructuredText markup is gone."""
+    from framework.cli.plugins import plain
+    from plugins.standout import StandoutConfig
+
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke("plugins", "show", "standout")
+    assert result.exit_code == 0, result.output
+    assert max(map(len, result.output.splitlines())) <= 80
+    assert "``" not in result.output
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    described = [f.description for f in StandoutConfig.model_fields.values() if f.description]
+    assert len(described) >= 5
+    for text in map(plain, described):
+        first = next((i for i, line in enumerate(lines) if line and text.startswith(line)), None)
+        assert first is not None, f"no line begins {text[:40]!r}"
+        shown: list[str] = []
+        for line in lines[first:]:  # the paragraph's lines, in order
+            shown.append(line)
+            if " ".join(shown) == text:
+                break
+            assert text.startswith(" ".join(shown)), (text, shown)
+        assert all(len(line.split()) > 1 for line in shown[:-1]), shown
+        assert all(len(line) > 50 for line in shown[:-1]), shown  # the lines are filled
+
+
+def test_the_help_of_every_command_is_plain_text() -> None:
+    """Help comes from docstrings and option help, shown as they are: no reStructuredText."""
+    import typer.main
+
+    def paths(command: click.Command, path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+        yield path
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from paths(sub, (*path, name))
+
+    every = list(paths(typer.main.get_command(_app()), ()))
+    assert ("confirm",) in every and ("plugins", "show") in every
+    for path in every:
+        result = CliRunner().invoke(_app(), [*path, "--help"], env={"COLUMNS": "100"})
+        assert result.exit_code == 0, (path, result.output)
+        assert "``" not in result.output, (path, result.output)
 
 
 def test_plugins_show_unknown_name_suggests(tmp_path: Path) -> None:

@@ -71,8 +71,14 @@ def test_confirmation_trials_are_child_runs_of_one_confirmation_run(confirmed) -
     assert sorted(r.info.run_id for r in children) == sorted(
         t.user_attrs["mlflow_run_id"] for t in study.trials)
     by_run = {r.info.run_id: r for r in children}
+    # Named apart from the search's `trial-<n>` runs of the same experiment.
+    others = {r.info.run_name for r in client.search_runs([experiment.experiment_id])
+              if r.info.run_id not in by_run}
+    assert any(name.startswith("trial-") for name in others)
+    assert not others & {r.info.run_name for r in children}
     for trial in study.trials:
         run = by_run[trial.user_attrs["mlflow_run_id"]]
+        assert run.info.run_name == f"confirm-{trial.params['config']}-seed-{trial.params['seed']}"
         assert run.data.params["seed"] == str(trial.params["seed"])
         assert run.data.tags["dropout_lab.config"] == trial.params["config"]
         assert run.data.metrics["final/val_loss"] == pytest.approx(trial.value)
@@ -84,8 +90,17 @@ def test_confirmation_trials_are_child_runs_of_one_confirmation_run(confirmed) -
 
 def test_the_table_is_printed_and_written_as_markdown(confirmed) -> None:
     _, home, _, result = confirmed
-    assert "top1" in result.stdout and "baseline" in result.stdout
-    assert "paired t" in result.stdout
+    lines = result.stdout.splitlines()
+    # The baseline is named by what it is; the table fits a 100-column terminal.
+    assert ("baseline: baseline — confirm.baseline of the study: dropout standard (p=0), "
+            "drops ") in result.stdout
+    top1 = next(line for line in lines if line.startswith("top1 "))
+    assert "paired t, p = " in top1
+    assert next(line for line in lines if line.startswith("baseline ")).endswith(
+        "(the baseline)")
+    table = lines[lines.index("tiny: confirmation over seeds [1000, 1001, 1002]"):
+                  next(i for i, line in enumerate(lines) if line.startswith("written "))]
+    assert max(map(len, table)) <= 100
     markdown = (home / "reports" / "tiny-confirm.md").read_text()
     assert markdown.startswith("| configuration |")
     rows = [line for line in markdown.splitlines() if line.startswith("| top1")

@@ -14,8 +14,11 @@ import sys
 
 import pytest
 
+from framework.config.limits import MAX_STEPS
 from framework.data.mnist import write_idx
+from framework.errors import SpecError
 from tests.conftest import TINY_STUDY
+from tests.conftest import invoke
 from tests.conftest import write_study
 
 
@@ -41,9 +44,16 @@ strategies.add("standard", config=Mine, target="mine:Mine")
 '''
 
 
-def run_refused(tmp_path: Path, study: Path, *overrides: str) -> str:
-    """``run`` the study; assert the refusal contract and return stderr."""
-    home = tmp_path / "home"
+def run_refused(tmp_path: Path, study: Path, *overrides: str, source: str | None = None,
+                home: Path | None = None) -> str:
+    """``run`` the study; assert the refusal contract and return stderr.
+
+    Args:
+        source: what the error names first; default: the study file.
+        home: ``--home``; default: a folder that must not be created.
+    """
+    fresh_home = home is None
+    home = tmp_path / "home" if home is None else home
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "COLUMNS": "300"}
@@ -55,8 +65,9 @@ def run_refused(tmp_path: Path, study: Path, *overrides: str) -> str:
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ") and str(study) in result.stderr
-    assert not home.exists() and list(work.iterdir()) == [], "nothing may be created"
+    assert result.stderr.startswith(f"error: {source or study}: "), result.stderr
+    assert list(work.iterdir()) == [], "nothing may be created"
+    assert not fresh_home or not home.exists(), "nothing may be created"
     return result.stderr
 
 
@@ -199,3 +210,77 @@ def test_an_ordinary_file_with_many_nodes_is_read(tmp_path: Path) -> None:
     study = write_study(tmp_path / "in", TINY_STUDY.format(name="tiny") + "extra:\n" + rows)
     err = run_refused(tmp_path, study)
     assert ": extra: unknown key" in err and "alias" not in err
+
+
+def test_a_study_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    study = write_study(tmp_path / "in", "42\n")
+    err = run_refused(tmp_path, study)
+    assert err == (f"error: {study}: a study file is a YAML mapping (name:, model:, ...); this "
+                   "one is an int\n")
+
+
+def test_a_folder_as_the_study_is_refused_naming_its_study_files(tmp_path: Path) -> None:
+    study = tiny(tmp_path).parent
+    err = run_refused(tmp_path, study)
+    assert err == (f"error: {study}: a directory, not a study file; the study files in it: "
+                   "study.yaml\n")
+
+
+@pytest.mark.parametrize("where", ["a-file", "under-a-file"])
+def test_a_home_that_cannot_be_a_folder_is_refused(tmp_path: Path, where: str) -> None:
+    study = tiny(tmp_path)
+    blocker = tmp_path / "in" / "stores"
+    blocker.write_text("a file where the stores would go")
+    home = blocker if where == "a-file" else blocker / "mlruns"
+    err = run_refused(tmp_path, study, source="--home", home=home)
+    assert err.count("\n") == 1 and f"{blocker} is a file" in err
+    assert blocker.read_text() == "a file where the stores would go"
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["stores", "study.yaml"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_home_where_no_folder_can_be_made_is_refused_naming_home() -> None:
+    """/proc takes no folders (mkdir says the path does not exist); the check comes when the
+    stores are made, after the spec's and before anything else is created."""
+    from framework.tracking import Locations
+
+    home = Path("/proc/dropout-lab-home")
+    with pytest.raises(SpecError) as info:
+        Locations.resolve(home).prepare()
+    assert str(info.value) == f"--home: cannot create the folder {home}: No such file or directory"
+
+
+def test_yes_lifts_the_step_bound(tmp_path: Path) -> None:
+    """Past the bound with ``--yes``, ``run`` goes on to its next check (a bad ``--gpus``)."""
+    err = run_refused(tmp_path, tiny(tmp_path), f"train.max_steps={MAX_STEPS + 1}", "--yes",
+                      "--gpus", "x!", source="--gpus")
+    assert err.count("\n") == 1 and "max_steps" not in err
+
+
+def test_a_training_beyond_the_step_bound_needs_yes(tmp_path: Path) -> None:
+    study = tiny(tmp_path)
+    err = run_refused(tmp_path, study, "train.max_steps=1000000000000")
+    assert err.count("\n") == 1
+    assert f"{study}: train.max_steps: 1,000,000,000,000 steps is more than " in err
+    assert "pass --yes to `dropout-lab run`" in err
+
+
+def test_run_help_states_the_step_bound_that_yes_lifts() -> None:
+    result = invoke("run", "--help")
+    assert result.exit_code == 0
+    assert "--yes" in result.stdout and f"{MAX_STEPS:,} steps" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [(["train.lr=1", "train.lr=2"], "train.lr given twice (also as 'train.lr=1')"),
+     (["search.space.dropout.0.p.high=0.2"],
+      "a key with dots goes in brackets, e.g. 'search.space[dropout.0.p].high=0.2'")],
+    ids=["twice", "dotted-space-key"],
+)
+def test_an_override_that_cannot_be_meant_is_refused(tmp_path: Path, overrides: list[str],
+                                                     message: str) -> None:
+    err = run_refused(tmp_path, tiny(tmp_path), *overrides, source="command line")
+    assert err.count("\n") == 1
+    assert f": override {overrides[-1]!r}: " in err and message in err, err

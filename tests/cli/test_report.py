@@ -57,10 +57,15 @@ def test_the_table_compares_each_arms_confirmed_best_with_the_baseline_arm(repor
     _, home, _, result = reported
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    standard = next(line for line in lines if line.startswith("standard/top1"))
-    assert "paired t" in standard and (" 2 " in standard)
-    assert any(line.startswith("plain/top1 (baseline)") for line in lines)
-    never = next(line for line in lines if line.startswith("never"))
+    standard = next(line for line in lines if line.startswith("standard/top1 "))
+    assert "paired t" in standard
+    assert next(line for line in lines if line.startswith("  standard/top1: ")).startswith(
+        "  standard/top1: dropout standard (p=")
+    assert "; 2 seeds; search trial " in result.stdout
+    # The baseline arm's best, named by its dropout.
+    assert "baseline: plain/top1 — the best of arm 'plain': dropout none, drops nothing" \
+        in result.stdout
+    never = next(line for line in lines if line.startswith("  never:"))
     assert "no finished trial in this arm" in never
     assert "note: arm 'never': no finished trial" in result.stdout
     markdown = (home / "reports" / "armed-report.md").read_text()
@@ -172,13 +177,15 @@ def test_without_confirmation_the_report_lists_every_trial_with_its_run(reported
 def test_too_few_trials_give_a_warning_instead_of_importances(reported_twice) -> None:
     tiny_runs, first, _ = reported_twice
     figures = tiny_runs.home / "reports" / "searched" / "figures"
-    assert "warning: searched: parameter importances: not drawn: 2 complete trials are too " \
-        "few" in first.stdout
+    # What is missing and what to do, in that order.
+    assert ("warning: searched: parameter importances: not drawn: needs at least 50 complete "
+            "trials, this search has 2 (") in first.stdout
     assert "PED-ANOVA" in first.stdout
+    assert "raise search.n_trials to 50 or more and run the study again" in first.stdout
     assert not (figures / "search-study-importances.png").exists()
     assert (figures / "search-study-history.png").exists()
     page = (tiny_runs.home / "reports" / "searched" / "report.html").read_text()
-    assert '<p class="warning">warning: not drawn: 2 complete trials' in page
+    assert '<p class="warning">warning: not drawn: needs at least 50 complete trials' in page
     # Each trial's standard dropout kept its rate: said, not plotted as flat lines.
     assert "dropout rates that never change (not plotted)" in first.stdout
     assert not (figures / "rates.png").exists()
@@ -195,6 +202,19 @@ def test_each_report_updates_the_one_report_run_of_the_study(reported_twice) -> 
     assert f"logged to MLflow run {runs[0].info.run_id}" in second.stdout
     logged = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
     assert {"report.html", "figures"} <= logged
+
+
+def test_the_page_is_written_once_and_logged_from_where_it_lies(reported_twice,
+                                                                tmp_path: Path) -> None:
+    """The page (megabytes of inlined plotly) is neither written twice nor copied to upload it."""
+    tiny_runs, _, _ = reported_twice
+    folder = tiny_runs.home / "reports" / "searched"
+    assert sorted(folder.rglob("*.html")) == [folder / "report.html"]
+    client = MlflowClient(tiny_runs.locations.tracking_uri)
+    experiment = client.get_experiment_by_name("searched")
+    [run] = client.search_runs([experiment.experiment_id], "tags.dropout_lab.role = 'report'")
+    logged = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path))
+    assert Path(logged).read_bytes() == (folder / "report.html").read_bytes()
 
 
 def test_a_rate_that_changes_is_plotted_and_a_constant_one_is_not() -> None:

@@ -147,7 +147,12 @@ def test_ui_without_a_store_or_with_an_unknown_study_exits_2_and_creates_nothing
     assert result.exit_code == 2 and "no MLflow store at" in result.stderr, result.output
     assert not home.exists()
     result = invoke("ui", "absent", "--home", str(tiny_runs.home))
-    assert result.exit_code == 2 and "no study 'absent'" in result.stderr, result.output
+    assert result.exit_code == 2, result.output
+    # One line that names the home and the studies in it, whose names the user may have meant.
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: no study named 'absent' under {tiny_runs.home}; studies "
+                           "here: "), line
+    assert {"kept", "searched"} <= set(line.split("studies here: ")[1].split(", "))
 
 
 def test_the_run_summary_names_the_home_it_used(tmp_path: Path) -> None:

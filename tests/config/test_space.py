@@ -3,6 +3,7 @@ from pydantic import ValidationError
 import pytest
 
 from framework.config.space import Param
+from framework.config.space import grid_size
 
 
 def parse(value: dict):
@@ -27,3 +28,27 @@ def test_choice_options_carry_their_own_space() -> None:
     }})
     assert param.options["fixed"].space["p"].high == 0.5
     assert param.options["off"].space == {}
+
+
+def test_grid_size_is_the_product_of_each_parameters_points() -> None:
+    space = {
+        "dropout.0.p": parse({"type": "float", "low": 0.0, "high": 0.3, "step": 0.1}),
+        "train.batch_size": parse({"type": "int", "low": 8, "high": 32, "step": 8}),
+        "seed": parse({"type": "categorical", "choices": [0, 1, 2]}),
+        "dropout.1": parse({"type": "choice", "options": {"a": {"value": 1}, "b": {"value": 2}}}),
+    }
+    assert [len(p.grid_points()) for p in space.values()] == [4, 4, 3, 2]
+    assert grid_size(space) == 4 * 4 * 3 * 2
+    assert grid_size({}) == 1
+
+
+@pytest.mark.parametrize(
+    "param",
+    [{"type": "float", "low": 0.0, "high": 0.3},
+     {"type": "choice", "options": {"a": {"value": 1, "space": {
+         "p": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.1}}}}}],
+    ids=["float-without-step", "choice-with-a-sub-space"],
+)
+def test_a_space_without_a_grid_has_no_grid_size(param: dict) -> None:
+    space = {"seed": parse({"type": "categorical", "choices": [0, 1]}), "x": parse(param)}
+    assert grid_size(space) is None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import importlib.util
 from pathlib import Path
+import sys
 import textwrap
 
 import pytest
@@ -14,6 +16,7 @@ from framework import registry
 from framework.config import load_spec
 from framework.data.base import Batch
 from framework.errors import SpecError
+from framework.models import adapter_probe
 from framework.models.adapter import RateAttributeSite
 from framework.models.adapter import adapt_dropout
 from framework.models.pruning import keep_layers
@@ -23,6 +26,7 @@ from framework.models.sites import find_sites
 from framework.strategies.stack import StrategyStack
 from framework.testing.modules import TinyLM
 from framework.training.run import run_training
+from tests.conftest import invoke
 
 
 STUDY = """
@@ -185,6 +189,138 @@ def test_a_hugging_face_model_without_the_extra_names_the_install_command(
     with pytest.raises(SpecError) as caught:
         load_spec(path)
     assert caught.value.key == "model" and "pip install -e '.[hf]'" in caught.value.message
+
+
+OWN_NETS = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, vocab, n_in=None, out=None, width=8):
+        super().__init__()
+        self.emb = None if n_in else nn.Embedding(vocab, width)
+        self.inp = nn.Linear(n_in, width) if n_in else None
+        self.drop = nn.Dropout(0.1)
+        self.head = nn.Linear(width, out)
+
+    def forward(self, x):
+        return self.head(self.drop(self.emb(x) if self.emb is not None else self.inp(x)))
+
+
+def lm_under_another_name(vocab, out=None):
+    return Net(vocab, out=out or vocab)
+
+
+def lm(vocab_size, out=None):
+    return Net(vocab_size, out=out or vocab_size)
+
+
+def classifier(input_dim, num_classes, out=None):
+    return Net(0, n_in=input_dim, out=out or num_classes)
+"""
+OWN_STUDY = """
+name: own
+model: {{name: module, factory: "{factory}", kwargs: {kwargs}, block_size: 16}}
+data: {{name: {data}}}
+train: {{max_steps: 2, batch_size: 4, eval_every: 2, eval_batches: 1, warmup_steps: 0}}
+dropout: {dropout}
+"""
+
+
+@pytest.fixture
+def own_nets(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The name of a module of factories written into ``tmp_path/models`` (a study's folder),
+    unique to the test, forgotten by ``sys.modules`` afterwards."""
+    name = f"own_nets_{request.node.name.split('[')[0].removeprefix('test_')[:40]}"
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(OWN_NETS)
+    yield name
+    sys.modules.pop(name, None)
+
+
+def own_study(tmp_path: Path, factory: str, kwargs: str = "{}", data: str = "shakespeare_char",
+              dropout: str = "[]") -> Path:
+    path = tmp_path / "models" / "study.yaml"
+    path.write_text(textwrap.dedent(OWN_STUDY.format(factory=factory, kwargs=kwargs, data=data,
+                                                     dropout=dropout)))
+    return path
+
+
+def test_a_vocabulary_under_another_name_is_refused_before_anything_exists(
+        tmp_path: Path, own_nets: str) -> None:
+    study_file = own_study(tmp_path, f"{own_nets}:lm_under_another_name", "{vocab: 50}")
+    home = tmp_path / "home"
+    result = invoke("run", str(study_file), "--home", str(home))
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(f"error: {study_file}: model.kwargs: ")
+    assert "embedding has 50 rows but the data has a vocabulary of 65" in message
+    assert "`vocab_size`" in message and "model.kwargs.vocab: 65" in message
+    assert not home.exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(
+        ["models", "study.yaml", f"{own_nets}.py"]), "nothing may be created"
+
+
+@pytest.mark.parametrize(("factory", "data", "wanted"), [
+    ("lm", "shakespeare_char", "the data's vocabulary of 65"),
+    ("classifier", "digits", "the data's 10 classes"),
+])
+def test_logits_narrower_than_the_task_are_refused_naming_the_argument(
+        tmp_path: Path, own_nets: str, factory: str, data: str, wanted: str) -> None:
+    load_spec(own_study(tmp_path, f"{own_nets}:{factory}", data=data))  # the right width
+    with pytest.raises(SpecError) as caught:
+        load_spec(own_study(tmp_path, f"{own_nets}:{factory}", "{out: 3}", data=data))
+    assert caught.value.key == "model.kwargs"
+    assert f"logits have 3 in their last dimension, but the task needs {wanted}" in str(
+        caught.value) and "model.kwargs.out: " in str(caught.value)
+
+
+def test_a_large_module_is_probed_on_the_meta_device(
+        tmp_path: Path, own_nets: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shapes only: the output width, and the embedding that gets the batch's ids as they are."""
+    monkeypatch.setattr(adapter_probe, "CPU_MAX_PARAMETERS", 0)
+    built_on: list[str] = []
+    monkeypatch.setattr(adapter_probe, "call_module", lambda net, call, batch: (
+        built_on.append(batch.inputs.device.type), net(batch.inputs))[1])
+    with pytest.raises(SpecError, match="embedding has 50 rows"):
+        load_spec(own_study(tmp_path, f"{own_nets}:lm_under_another_name", "{vocab: 50}"))
+    with pytest.raises(SpecError, match="logits have 3 in their last dimension"):
+        load_spec(own_study(tmp_path, f"{own_nets}:lm", "{out: 3}"))
+    assert built_on == ["meta", "meta"]
+
+
+@pytest.mark.parametrize("form", ["{name}:lm", "{name}.py:lm"])
+def test_a_factory_next_to_the_study_is_found_from_another_folder(
+        tmp_path: Path, own_nets: str, monkeypatch: pytest.MonkeyPatch, form: str) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    path_before = list(sys.path)
+    spec = load_spec(own_study(tmp_path, form.format(name=own_nets))).spec
+    assert sys.path == path_before  # the study's folder was searched for that import only
+    model = registry.create_model(spec.model, {"vocab_size": 65})
+    assert model(Batch(torch.zeros(2, 16, dtype=torch.long))).logits.shape == (2, 16, 65)
+
+
+def test_a_factory_module_that_is_nowhere_says_where_it_was_looked_for(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    with pytest.raises(SpecError) as caught:
+        load_spec(own_study(tmp_path, "no_such_nets:lm"))
+    assert caught.value.key == "model.factory"
+    assert f"looked in {tmp_path / 'models'}, the current folder" in caught.value.message
+
+
+@pytest.mark.parametrize(("dropout", "hint"), [
+    ("[{name: layerdrop, p: 0.2}]", "set `model.layers: <dotted path of the model's nn.ModuleList"),
+    ("[{name: standout}]", "offers none"),
+])
+def test_a_refusal_on_an_own_model_says_what_would_make_it_eligible(
+        tmp_path: Path, dropout: str, hint: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(study(tmp_path, layers="null", dropout=dropout))
+    assert caught.value.key == "dropout[0]" and hint in caught.value.message
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ import torch  # noqa: E402
 from framework import registry  # noqa: E402
 from framework.config import load_spec  # noqa: E402
 from framework.errors import SpecError  # noqa: E402
+from framework.models.hf import hf_config  # noqa: E402
 from framework.models.sites import find_sites  # noqa: E402
 from framework.strategies.stack import StrategyStack  # noqa: E402
 from framework.training.run import load_dataset  # noqa: E402
@@ -180,3 +181,25 @@ def test_a_missing_or_incomplete_folder_is_refused_naming_the_key(tmp_path: Path
     model = f"{{name: hf_causal_lm, pretrained: {tmp_path / 'half'}}}"
     with pytest.raises(SpecError, match="has no tokenizer_config.json") as caught:
         spec_of(tmp_path, model, CHARS)
+
+
+@pytest.mark.parametrize(("model", "key", "hint"), [
+    (GPT2.replace("n_layer: 3", "n_layr: 3"), "model.config.n_layr",
+     "not a field of GPT2Config; did you mean n_layer?"),
+    (GPT2.replace("model_type: gpt2", "model_type: gtp2"), "model.config.model_type",
+     "'gtp2' is not a model type of transformers; did you mean gpt2"),
+])
+def test_a_misspelt_config_field_or_model_type_says_did_you_mean(
+        tmp_path: Path, model: str, key: str, hint: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        spec_of(tmp_path, model, CHARS)
+    assert caught.value.key == key and hint in caught.value.message
+    assert len(caught.value.message) < 200  # the closest names, not every model type
+
+
+def test_config_aliases_and_settable_properties_are_fields(tmp_path: Path) -> None:
+    """GPT-2's ``hidden_size`` is an alias of ``n_embd``; ``num_labels`` is a property."""
+    spec = spec_of(tmp_path, GPT2.replace("n_embd: 16", "hidden_size: 16, num_labels: 3"),
+                   CHARS)
+    config = hf_config(spec.model, {"vocab_size": 65})
+    assert config.n_embd == 16 and config.num_labels == 3

@@ -1,4 +1,7 @@
+import os
 from pathlib import Path
+import subprocess
+import sys
 import textwrap
 from typing import Literal
 
@@ -36,6 +39,19 @@ def test_duplicate_names_are_an_error() -> None:
         registry.register_strategy("standard", config=registry.strategies.get("standard").config)(
             type("Again", (DropoutStrategy,), {})
         )
+
+
+def test_an_unknown_name_suggests_the_nearest_and_how_plugin_files_load(tmp_path: Path) -> None:
+    registry.discover()
+    with pytest.raises(KeyError, match="did you mean 'standard'") as caught:
+        registry.strategies.get("standrd")
+    assert "--plugins FILE" in str(caught.value)
+    text = TINY_STUDY.format(name="tiny").replace("{name: standard, p: 0.1}", "{name: gaussian}")
+    with pytest.raises(SpecError) as refused:
+        load_spec(write_study(tmp_path, text))
+    assert refused.value.key == "dropout[0]" and "did you mean" not in refused.value.message
+    assert "unknown strategy 'gaussian'" in refused.value.message
+    assert "the study's `plugins:`" in refused.value.message
 
 
 def test_tag_must_match_the_name() -> None:
@@ -105,3 +121,25 @@ def make_installed_package(site: Path, name: str) -> None:
         """)
     )
     (info / "RECORD").write_text("")
+
+
+def test_a_study_still_naming_a_plugin_file_moved_into_a_package_says_what_to_do(
+        tmp_path: Path) -> None:
+    """The installed package registers the name first: the study is refused, naming the file,
+    the package and the fix, instead of an unexplained "already registered"."""
+    site = tmp_path / "site"
+    site.mkdir()
+    make_installed_package(site, "moved_ep")
+    (tmp_path / "moved.py").write_text(PLUGIN_FILE.format(name="moved_ep"))
+    text = TINY_STUDY.format(name="tiny") + "plugins: [moved.py]\n"
+    study = write_study(tmp_path, text.replace("dropout.0.p:", "dropout.0.p_max:").replace(
+        "{name: standard, p: 0.1}", "{name: moved_ep}"))
+    refused = subprocess.run(
+        [sys.executable, "-m", "framework.cli", "validate", str(study)], capture_output=True,
+        text=True, env={**os.environ, "PYTHONPATH": str(site), "COLUMNS": "300"}, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith(f"error: {study}: plugins[0]: plugin file "
+                                      f"{tmp_path / 'moved.py'} registers strategy 'moved_ep'")
+    assert "entry point moved_ep (moved_ep)" in refused.stderr
+    assert "remove the file from the study's `plugins:`" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1 and "Traceback" not in refused.stderr

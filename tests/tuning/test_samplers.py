@@ -20,7 +20,7 @@ SAMPLERS = ["tpe", "random", "grid", "cmaes", "gp", "nsgaii"]
 def test_parallel_workers_of_a_grid_study_run_each_point_once() -> None:
     loaded = load_spec(ROOT / "studies" / "quickstart.yaml", [
         "search.space={dropout.0.p: {type: categorical, choices: [0.0, 0.1, 0.2, 0.3]}}",
-        "search.sampler={name: grid, seed: 0}"])
+        "search.sampler={name: grid, seed: 0}", "search.n_trials=4"])
     storage = optuna.storages.InMemoryStorage()
     optuna.create_study(study_name="grid", storage=storage)
     # Four workers join the fresh study at once, each with its own sampler seed, as

@@ -1,0 +1,31 @@
+"""The fixed sections of a spec: defaults that depend on other keys."""
+
+from pathlib import Path
+
+import pytest
+
+from framework.config import load_spec
+from framework.config.sections import TrainSpec
+from framework.errors import SpecError
+from tests.conftest import TINY_STUDY
+from tests.conftest import write_study
+
+
+@pytest.mark.parametrize(("max_steps", "warmup"), [(200, 20), (1000, 100), (5000, 100), (5, 0)])
+def test_the_default_warmup_is_a_tenth_of_training_at_most_100(max_steps: int,
+                                                                warmup: int) -> None:
+    assert TrainSpec(max_steps=max_steps).warmup_steps == warmup
+
+
+def test_a_warmup_written_is_kept() -> None:
+    assert TrainSpec(max_steps=200, warmup_steps=100).warmup_steps == 100
+
+
+def test_a_bad_max_steps_without_a_warmup_is_one_problem(tmp_path: Path) -> None:
+    """The warm-up computed from it is not reported as a second problem."""
+    text = TINY_STUDY.format(name="tiny").replace(", warmup_steps: 1", "")
+    study = write_study(tmp_path, text)
+    assert load_spec(study, ["train.max_steps=300"]).spec.train.warmup_steps == 30
+    with pytest.raises(SpecError) as refused:
+        load_spec(study, ["train.max_steps=0"])
+    assert refused.value.key == "train.max_steps" and "problems" not in str(refused.value)
