@@ -568,6 +568,8 @@ def confirmation_spec(loaded: LoadedSpec, plan: Plan) -> LoadedSpec:
     """The confirmation as a study spec (logged with the confirmation run)."""
     raw = copy.deepcopy(loaded.raw)
     raw.pop("arms", None)
+    # The claims name arms, and are judged from the study's own spec (``loaded.spec.claims``).
+    raw.pop("claims", None)
     raw["name"] = plan.name
     raw["search"] = {**raw.get("search", {}), "n_trials": plan.n_trials, "space": {},
                      "sampler": {"name": "grid"}, "pruner": {"name": "none"}}

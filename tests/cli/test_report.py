@@ -34,6 +34,9 @@ arms:
     search: {n_trials: 2, space: {train.lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}}}
   standard: {search: {n_trials: 2}}
   never: {search: {n_trials: 1}}
+claims:  # claims compare arms: every per-arm and per-configuration spec leaves them out
+  - {id: helps, text: "Dropout helps.", candidate: standard, baseline: plain,
+     metric: test_loss, direction: lower}
 """
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -103,7 +106,7 @@ def test_the_page_is_self_contained_and_logged_with_its_pngs(reported) -> None:
 def test_an_arm_without_finished_trials_is_reported_not_fatal(reported) -> None:
     study, _, locations, _ = reported
     # Only the never-run arm: nothing at all to confirm is an error that says why.
-    only_never = load_spec(study, ["arms={never: {search: {n_trials: 1}}}", "name=other"])
+    only_never = load_spec(study, ["arms={never: {search: {n_trials: 1}}}", "name=other", "claims=[]"])
     with pytest.raises(SpecError, match="arms never has no complete trial"):
         plan_confirmation(only_never, locations.storage)
     plan = plan_confirmation(load_spec(study), locations.storage)
@@ -146,7 +149,7 @@ def test_the_report_renders_in_headless_chromium(reported, tmp_path: Path) -> No
 
 def test_report_of_an_unknown_study_exits_2(reported, tmp_path: Path) -> None:
     study, home, _, _ = reported
-    result = cli("report", str(study), "name=nobody", "arms={}", "--home", str(home),
+    result = cli("report", str(study), "name=nobody", "arms={}", "claims=[]", "--home", str(home),
                  cwd=tmp_path)
     assert result.returncode == 2
     assert "no study named nobody" in result.stderr and "Traceback" not in result.stderr
