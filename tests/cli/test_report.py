@@ -106,7 +106,8 @@ def test_the_page_is_self_contained_and_logged_with_its_pngs(reported) -> None:
 def test_an_arm_without_finished_trials_is_reported_not_fatal(reported) -> None:
     study, _, locations, _ = reported
     # Only the never-run arm: nothing at all to confirm is an error that says why.
-    only_never = load_spec(study, ["arms={never: {search: {n_trials: 1}}}", "name=other", "claims=[]"])
+    only_never = load_spec(study, ["arms={never: {search: {n_trials: 1}}}", "name=other",
+                                   "claims=[]"])
     with pytest.raises(SpecError, match="arms never has no complete trial"):
         plan_confirmation(only_never, locations.storage)
     plan = plan_confirmation(load_spec(study), locations.storage)
