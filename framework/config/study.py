@@ -150,7 +150,9 @@ class StudySpec(Section):
         metrics = set(BASE_METRICS) | data_metrics
         metrics |= {f"final_{m}" for m in data_metrics if m.startswith("val_")}
         # Every dataset has a test split, scored once after a confirmation's training.
-        metrics |= {"test_loss"} | {f"test_{m[4:]}" for m in data_metrics if m.startswith("val_")}
+        test = {"test_loss"} | {f"test_{m[4:]}" for m in data_metrics if m.startswith("val_")}
+        # ``final_test_*``: the same, on the weights at the end of training.
+        metrics |= test | {f"final_{m}" for m in test}
         if not self.train.measure_inference:
             metrics.discard("inference_tokens_per_sec")
         if self.train.target_val_loss is not None:

@@ -71,6 +71,8 @@ def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None =
     if spec.train.target_val_loss is not None:
         result.final["steps_to_val_loss"] = steps_to_val_loss(
             result.history, spec.train.target_val_loss, spec.train.max_steps)
+    held_out = tuple(getattr(dataset, "final_splits", ())) if score_test else ()
+    final_scores = score_final_weights(model, dataset, spec, device, held_out, result)
     model.load_state_dict(result.best_state)
     torch.save(
         {"spec": spec.model_dump(mode="json"), "model": result.best_state,
@@ -81,11 +83,16 @@ def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None =
     inference_model = strategies.for_inference(model)
     result.model = inference_model
     # Splits such as "test" are scored once, on the best checkpoint, never during training.
-    held_out = tuple(getattr(dataset, "final_splits", ())) if score_test else ()
     for split in held_out:
         metrics, examples = score_held_out(inference_model, dataset, spec.train, device, split)
         result.final.update(metrics)
         result.examples.update(examples)
+    if final_scores is None:  # the best checkpoint is the last one: its scores are the final ones
+        final_scores = ({f"final_{k}": v for k, v in result.final.items() if k.startswith(
+            tuple(f"{split}_" for split in held_out))},
+                        {f"final_{k}": v for k, v in result.examples.items()})
+    result.final.update(final_scores[0])
+    result.examples.update(final_scores[1])
     if result.examples:
         np.savez_compressed(artifact_dir / EXAMPLES_FILE, **result.examples)
     if spec.train.measure_inference:
@@ -102,6 +109,29 @@ def run_training(spec: Any, artifact_dir: Path, observer: TrainObserver | None =
     )
     result.final.update(strategies.after_training(trained))
     return result
+
+
+def score_final_weights(model: torch.nn.Module, dataset: Any, spec: Any, device: torch.device,
+                        held_out: tuple[str, ...], result: TrainResult
+                        ) -> tuple[dict[str, float], dict[str, np.ndarray]] | None:
+    """``final_test_*``: the held-out splits scored on the weights at the end of training, the
+    counterpart of ``final_val_*`` (a schedule such as late dropout acts after a best checkpoint
+    that came early, and only the end of training shows it). Scored as the final val evaluation
+    is, in eval mode without the strategies' inference transform.
+
+    Returns:
+        The metrics and per-example scores, named ``final_<metric>``; None when there is nothing
+        to score or the last evaluation is the best checkpoint (its scores are then the same).
+    """
+    if not held_out or not result.history or result.history[-1]["step"] == result.best_step:
+        return None
+    metrics: dict[str, float] = {}
+    examples: dict[str, np.ndarray] = {}
+    for split in held_out:
+        split_metrics, split_examples = score_held_out(model, dataset, spec.train, device, split)
+        metrics.update({f"final_{k}": v for k, v in split_metrics.items()})
+        examples.update({f"final_{k}": v for k, v in split_examples.items()})
+    return metrics, examples
 
 
 def steps_to_val_loss(history: list[dict[str, float]], target: float, max_steps: int) -> int:
