@@ -17,6 +17,7 @@ from typing import NoReturn
 import typer
 
 from framework.cli.common import Arm
+from framework.cli.common import Artifacts
 from framework.cli.common import Home
 from framework.cli.common import Overrides
 from framework.cli.common import PluginPaths
@@ -74,6 +75,7 @@ def run(
     home: Home = Path("mlruns"),
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
+    artifacts: Artifacts = None,
     workers: Annotated[int, typer.Option(
         min=1, help="Worker processes on this machine sharing the study.")] = 1,
     gpus: Annotated[str | None, typer.Option(
@@ -116,7 +118,7 @@ def run(
     # Before the heavy imports: a URL whose database driver is missing is refused at once.
     from framework.tuning.workers import inherited_locations
 
-    locations = inherited_locations(home, storage, tracking_uri)
+    locations = inherited_locations(home, storage, tracking_uri).with_artifacts(artifacts)
     from framework.cli.progress import LineDisplay
     from framework.cli.progress import RunDisplay
     from framework.cli.summary import print_summary
@@ -126,6 +128,7 @@ def run(
     if loaded.spec.arms:  # each arm is its own study `<name>.<arm>`
         # The copies are given the options that this invocation was given.
         options = ["--continue-changed"] * continue_changed + ["--yes"] * yes
+        options += ["--artifacts", artifacts] if artifacts else []
         copies = functools.partial(run_copies_of, options=options, loaded=loaded, home=home,
                                    workers=workers, storage=storage, tracking_uri=tracking_uri,
                                    plugins=plugins, gpus=devices)

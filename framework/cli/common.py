@@ -34,6 +34,10 @@ Storage = Annotated[
 TrackingUri = Annotated[
     str | None, typer.Option(help="MLflow tracking URI (default: SQLite under --home).")
 ]
+Artifacts = Annotated[str | None, typer.Option(
+    "--artifacts", help="Where new experiments keep their artifacts: a folder or a URI such as "
+    "s3://bucket/path (default: artifacts under --home; a tracking server keeps its own). An "
+    "existing experiment keeps its location.")]
 MarkdownPath = Annotated[
     Path | None, typer.Option("--markdown", help="Also write the table as Markdown to this file "
                               "(e.g. beside a results page).")

@@ -48,6 +48,8 @@ class ArmSpec(Section):
     baseline: bool = False
     """Compare every other arm's confirmed best with this arm's."""
     model: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+    """E.g. ``{train_examples: 3000}``: a regime of the same data (merged key by key)."""
     train: dict[str, Any] | None = None
     dropout: list[Any] | None = None
     search: dict[str, Any] | None = None

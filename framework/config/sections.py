@@ -6,6 +6,8 @@ from typing import Annotated
 from typing import Literal
 
 from pydantic import Field
+from pydantic import ValidationInfo
+from pydantic import field_validator
 from pydantic import model_validator
 
 from framework.config.base import Section
@@ -209,6 +211,10 @@ class Objective(Section):
     direction: Literal["minimize", "maximize"] = "minimize"
 
 
+GRACE_INTERVALS = 2
+"""An unset ``search.grace_period`` is this many heartbeat intervals (Optuna's own default)."""
+
+
 class SearchSpec(Section):
     """The Optuna study: budget, sampler, pruner, objectives and the space to search."""
 
@@ -222,12 +228,32 @@ class SearchSpec(Section):
     """Seconds between a running trial's heartbeats; a trial silent for longer than the grace
     period (a killed worker) is marked failed by the next worker that looks."""
     grace_period: int | None = Field(None, ge=1)
-    """Seconds without a heartbeat before a trial counts as dead; default 2 x the interval."""
+    """Seconds without a heartbeat before a trial counts as dead; longer than the interval
+    (better several); default ``GRACE_INTERVALS`` x the interval."""
     max_retries: int = Field(2, ge=0)
     """How often a trial whose worker died is run again (resuming from its checkpoint)."""
     tracking_timeout: float = Field(600.0, gt=0)
     """Seconds a trial keeps training while the MLflow server is unreachable (metrics are kept
     and sent when it is back) before it fails with that reason."""
+
+    @field_validator("grace_period")
+    @classmethod
+    def _outlasts_heartbeats(cls, grace_period: int | None, info: ValidationInfo) -> int | None:
+        # A grace period within one interval declares a live worker's trial dead between two of
+        # its heartbeats. The interval is absent from ``data`` only when it failed validation.
+        interval = info.data.get("heartbeat_interval")
+        if grace_period is not None and interval is not None and grace_period <= interval:
+            raise ValueError(
+                f"{grace_period} s is not longer than search.heartbeat_interval ({interval} s): "
+                "a grace period must exceed the interval, or a live trial is declared dead "
+                "between two of its heartbeats; give several intervals, or leave it unset for "
+                f"{GRACE_INTERVALS} x the interval ({GRACE_INTERVALS * interval} s)")
+        return grace_period
+
+    @property
+    def stale_after(self) -> int:
+        """The grace period in force: as written, else ``GRACE_INTERVALS`` heartbeat intervals."""
+        return self.grace_period or GRACE_INTERVALS * self.heartbeat_interval
 
     @model_validator(mode="after")
     def _check(self) -> SearchSpec:

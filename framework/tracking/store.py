@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 import os
 from pathlib import Path
@@ -51,21 +52,24 @@ class Locations:
     storage: str
     tracking_uri: str
     artifact_root: str | None
-    """Where new experiments keep artifacts; None leaves it to the tracking server."""
+    """Where new experiments keep artifacts (see :func:`artifact_root`); None leaves it to the
+    tracking store."""
     home: Path | None = None
     """The ``--home`` folder of the default stores; None when URLs name every store."""
 
     @classmethod
     def resolve(cls, home: str | Path = "mlruns", storage: str | None = None,
-                tracking_uri: str | None = None) -> Locations:
-        """Defaults: ``sqlite:///<home>/optuna.db`` and ``sqlite:///<home>/mlflow.db``.
+                tracking_uri: str | None = None, artifacts: str | None = None) -> Locations:
+        """Defaults: ``sqlite:///<home>/optuna.db``, ``sqlite:///<home>/mlflow.db`` and the
+        artifact root of :func:`artifact_root` (``artifacts``: the ``--artifacts`` option).
 
         ``MLFLOW_TRACKING_URI`` is honoured when no tracking URI is given.
 
         Raises:
             SpecError: naming ``--storage`` or ``--tracking-uri``, when the URL's database
-                driver is not installed; naming ``--home``, when it is used and is a file or
-                under one.
+                driver is not installed or its store cannot be opened (each given URL is
+                tried once, in seconds: :mod:`framework.tracking.probe`); naming ``--home``,
+                when it is used and is a file or under one.
         """
         home = Path(home).resolve()
         tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
@@ -75,12 +79,24 @@ class Locations:
             check_driver(tracking_uri, "--tracking-uri")
         if not (storage and tracking_uri):
             check_home(home)
+        probe_given_urls(storage, tracking_uri)
         return cls(
             storage=storage or f"sqlite:///{home / 'optuna.db'}",
             tracking_uri=tracking_uri or f"sqlite:///{home / 'mlflow.db'}",
-            artifact_root=None if tracking_uri else (home / "artifacts").as_uri(),
+            artifact_root=artifact_root(home, tracking_uri, artifacts),
             home=None if storage and tracking_uri else home,
         )
+
+    def with_artifacts(self, artifacts: str | None) -> Locations:
+        """These stores with new experiments' artifacts at ``artifacts`` (``--artifacts``);
+        unchanged when None.
+
+        Raises:
+            SpecError: naming ``--artifacts``, as :func:`artifact_root`.
+        """
+        if not artifacts:
+            return self
+        return dataclasses.replace(self, artifact_root=artifact_location(artifacts))
 
     def prepare(self) -> None:
         """Create the stores' folders and tables (only once the spec is valid).
@@ -107,17 +123,62 @@ class Locations:
                             key="--home" if folder == self.home else option) from None
 
 
-def check_home(home: Path) -> None:
-    """Refuse a ``--home`` that cannot be a folder, before anything is created.
+def probe_given_urls(storage: str | None, tracking_uri: str | None) -> None:
+    """Open each URL given once, before anything is created (see :mod:`framework.tracking.probe`,
+    imported here: it builds on this module)."""
+    from framework.tracking.probe import probe_urls
+
+    probe_urls(storage, tracking_uri)
+
+
+def artifact_root(home: Path, tracking_uri: str | None, artifacts: str | None) -> str | None:
+    """Where new experiments keep their artifacts; an existing experiment keeps the location it
+    was created with (MLflow fixes it then), whatever later invocations are given.
+
+    ``artifacts`` (``--artifacts``) when given. Otherwise ``<home>/artifacts`` for the default
+    stores and for a database tracking URI: MLflow's own default there is ``./mlruns`` of
+    whatever folder the command runs in, where studies tracked in different databases would
+    mix (their experiment numbers collide). None for a tracking server, which keeps its own.
 
     Raises:
-        SpecError: naming ``--home``, when it is a file or below one.
+        SpecError: naming ``--artifacts`` when it names a file; naming ``--home`` when the
+            artifacts go there and it cannot be a folder.
+    """
+    if artifacts:
+        return artifact_location(artifacts)
+    if tracking_uri and not is_database_url(tracking_uri):
+        return None
+    check_home(home)
+    return (home / "artifacts").as_uri()
+
+
+def artifact_location(location: str) -> str:
+    """The URI of an ``--artifacts`` location: a URI as given (``s3://bucket/path``,
+    ``file:///...``), a folder as an absolute ``file://`` URI (the runs may be read from
+    another working directory).
+
+    Raises:
+        SpecError: naming ``--artifacts``, when the folder is a file or below one.
+    """
+    if "://" in location or location.startswith("file:"):
+        return location.rstrip("/")
+    folder = Path(location).expanduser().resolve()
+    check_home(folder, key="--artifacts")
+    return folder.as_uri()
+
+
+def check_home(home: Path, key: str = "--home") -> None:
+    """Refuse a ``--home`` (or another folder given as option ``key``) that cannot be a folder,
+    before anything is created.
+
+    Raises:
+        SpecError: naming ``key``, when it is a file or below one.
     """
     if home.exists() and not home.is_dir():
-        raise SpecError(f"{home} is a file, not a folder for the stores", key="--home")
+        raise SpecError(f"{home} is a file, not a folder for the stores", key=key)
     ancestor = next(parent for parent in home.parents if parent.exists())
     if not ancestor.is_dir():
-        raise SpecError(f"{home} cannot be a folder: {ancestor} is a file", key="--home")
+        raise SpecError(f"{home} cannot be a folder: {ancestor} is a file", key=key)
 
 
 def is_database_url(url: str) -> bool:

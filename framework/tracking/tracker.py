@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 from functools import cached_property
+import logging
 import os
 import re
 import subprocess
@@ -49,6 +50,7 @@ class Tracker:
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
         silence_mlflow_output()
+        quiet_redundant_driver_warnings()
         self.locations = locations
         self.timeout = timeout
         self.open_runs: dict[str, str] = {}
@@ -162,6 +164,9 @@ class Tracker:
         return self._call_now(lambda: self._experiment_id(study_name), wait=0)
 
     def _experiment_id(self, study_name: str) -> str:
+        """A new experiment keeps its artifacts under ``<artifact root>/<study name>``; an
+        existing one keeps the location it was created with (MLflow cannot move it), so a later
+        ``--home`` or ``--artifacts`` applies to new studies only."""
         experiment = self.client.get_experiment_by_name(study_name)
         if experiment is not None:
             return experiment.experiment_id
@@ -205,7 +210,13 @@ class Tracker:
             self._send(lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
-        """All of one step's metrics in a single call."""
+        """All of one step's metrics in a single call.
+
+        The timestamp is taken now, not when the call is sent: a call resent after a failure
+        whose insert may have committed then carries the very rows stored, which MLflow skips
+        (a metric row is identified by run, key, step, timestamp and value), rather than a
+        second copy of each point.
+        """
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -266,6 +277,27 @@ def silence_mlflow_output() -> None:
     """
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+
+
+def quiet_redundant_driver_warnings() -> None:
+    """Drop psycopg's "error ignored terminating <psycopg.Pipeline>: pipeline aborted" warning
+    (idempotent; this process only).
+
+    psycopg logs it only while another error is already leaving a pipeline (its second error,
+    from closing the aborted pipeline, is thrown away): the first error is raised and handled
+    as usual. On PostgreSQL that first error is often a duplicate metric row, which MLflow's
+    store expects and skips: ``log_model(step=...)`` logs the run's metrics of that step again,
+    linked to the model, and a resent call (see ``Tracker.log_metrics``) repeats its rows.
+    """
+    driver_log = logging.getLogger("psycopg")
+    if not any(isinstance(f, _RedundantPipelineWarning) for f in driver_log.filters):
+        driver_log.addFilter(_RedundantPipelineWarning())
+
+
+class _RedundantPipelineWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.WARNING
+                    and str(record.msg).startswith("error ignored terminating"))
 
 
 def _brief(error: Exception, limit: int = 300) -> str:

@@ -46,6 +46,7 @@ from framework.tuning.storage import fail_stale_trials
 from framework.tuning.storage import load_if_exists
 from framework.tuning.storage import make_storage
 from framework.tuning.study import name_objectives
+from framework.tuning.study import run_trial
 
 
 BASELINE = "baseline"
@@ -344,7 +345,7 @@ def run_confirmation(loaded: LoadedSpec, locations: Locations, top: int | None =
     try:
         while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             fail_stale_trials(study)  # before Optuna's own check, which records no reason
-            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks)
+            run_trial(study, objective, callbacks)  # survives its pair being failed elsewhere
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

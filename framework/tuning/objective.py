@@ -123,6 +123,10 @@ class Objective:
             status, finished = "KILLED", True
             self.tracker.set_tags(run_id, {"dropout_lab.state": "pruned"})
             raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # Another worker failed the trial (no heartbeat within the grace period), tagged this
+            # run with why and queued a retry: nothing is left to record here.
+            raise
         except BaseException as exc:
             reason = redact(f"{type(exc).__name__}: {exc}")
             trial.set_user_attr("fail_reason", reason)

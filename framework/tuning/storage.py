@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 import sqlite3
 from typing import Any
 import warnings
 
 import optuna
+import sqlalchemy.exc
 
 from framework.config.sections import SearchSpec
 from framework.tracking import Locations
@@ -17,6 +19,39 @@ from framework.tracking.store import create_once
 
 DEAD_WORKER = "died: no heartbeats"
 """In the ``fail_reason`` of every trial whose worker stopped sending heartbeats."""
+
+_log = logging.getLogger(__name__)
+
+
+class HeartbeatTolerantStorage(optuna.storages.RDBStorage):
+    """An RDB storage whose heartbeats outlive a dropped database connection.
+
+    Optuna records a running trial's heartbeats from a thread of its own, which dies with a
+    traceback on the first database error (a server restart, a network blip): the trial then
+    falls silent and is declared dead though its worker lives. That thread is Optuna's, so the
+    handling sits in the one storage method it calls: an ``excepthook`` filter could only end
+    the thread more quietly, whereas a heartbeat that does not raise keeps the thread beating.
+    A failed heartbeat is tried again at once (the pool has dropped the broken connection by
+    then); if that fails too, one warning line is logged per outage and the next interval tries
+    again. A missed beat is harmless while the grace period spans several intervals.
+    """
+
+    _heartbeat_failing = False
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        for attempt in (1, 2):
+            try:
+                super().record_heartbeat(trial_id)
+            except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as exc:
+                if attempt == 2 and not self._heartbeat_failing:
+                    self._heartbeat_failing = True
+                    cause = exc.__cause__ or exc
+                    _log.warning("heartbeat of trial id %d not recorded (%s); trying again "
+                                 "every %d s", trial_id, type(cause).__name__,
+                                 self.heartbeat_interval)
+            else:
+                self._heartbeat_failing = False
+                return
 
 
 def make_storage(url: str, search: SearchSpec | None = None,
@@ -34,7 +69,7 @@ def make_storage(url: str, search: SearchSpec | None = None,
         engine_kwargs["connect_args"] = {"timeout": 60}
     kwargs: dict[str, Any] = {}
     if search is not None:
-        grace_period = search.grace_period or 2 * search.heartbeat_interval
+        grace_period = search.stale_after
         kwargs = {
             "heartbeat_interval": search.heartbeat_interval,
             "grace_period": grace_period,
@@ -45,7 +80,7 @@ def make_storage(url: str, search: SearchSpec | None = None,
     def open_storage(url: str) -> optuna.storages.RDBStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            return HeartbeatTolerantStorage(url, engine_kwargs=engine_kwargs, **kwargs)
 
     return create_once(url, open_storage)
 

@@ -8,15 +8,20 @@ recorded with their reason; a killed worker's trial is retried and resumes from 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 import datetime
+import logging
 import os
 import time
 from typing import Any
+import warnings
 
 import optuna
+from optuna.storages._heartbeat import get_heartbeat_thread
+from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from framework.config import LoadedSpec
@@ -38,6 +43,8 @@ from framework.tuning.storage import make_storage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,8 +103,6 @@ def open_study(loaded: LoadedSpec, locations: Locations, worker: int = 0) -> opt
 def name_objectives(study: optuna.Study, metrics: list[str]) -> None:
     """Name the study's values after its objectives' metrics, so that optuna-dashboard, Optuna's
     plots and the report say ``val_loss`` instead of "Objective 0" (written once)."""
-    import warnings
-
     if study.metric_names != metrics:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -274,13 +279,71 @@ def run_worker(loaded: LoadedSpec, locations: Locations, parent_run_id: str,
             time.sleep(min(5.0, search.heartbeat_interval))
             continue
         objective.budget_reached = False
-        study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks)
+        run_trial(study, objective, callbacks)
         if tracker.failure is not None:  # the store stayed away: the next trials would too
             raise tracker.unavailable() if own_tracker else tracker.failure
         failures += objective.last_failed and not objective.budget_reached
     mine = {"worker": worker_id(), PARENT_RUN_ATTR: parent_run_id}
     return sum(all(t.user_attrs.get(k) == v for k, v in mine.items())
                for t in study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def run_trial(study: optuna.Study, objective: Callable[[optuna.Trial], float | list[float]],
+              callbacks: list[Callable[[optuna.Study, FrozenTrial], None]]) -> None:
+    """Ask for a trial, run ``objective`` on it while Optuna records its heartbeats, tell how
+    it ended and call ``callbacks``; an exception of the objective fails the trial only (as
+    ``study.optimize(catch=(Exception,))`` would), Ctrl-C fails it and is raised again.
+
+    Another worker may have failed the trial meanwhile, finding no heartbeat within the grace
+    period (a stalled machine or database): ``study.optimize`` then raises "Cannot tell a FAIL
+    trial" and would end this worker. Here the result is discarded with one warning line; the
+    trial was queued again by the worker that failed it.
+    """
+    with warnings.catch_warnings():
+        # Optuna warns that heartbeats are meant for study.optimize: this runs them as it does.
+        warnings.filterwarnings("ignore", "Heartbeat of storage is supposed", UserWarning)
+        trial = study.ask()
+    values: float | list[float] | None = None
+    interrupt: KeyboardInterrupt | None = None
+    # Optuna's heartbeat thread, started as study.optimize starts it (there is no public form).
+    with get_heartbeat_thread(trial._trial_id, study._storage):
+        try:
+            values, state = objective(trial), TrialState.COMPLETE
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except Exception:  # the objective recorded why on the trial
+            state = TrialState.FAIL
+        except KeyboardInterrupt as stop:
+            state, interrupt = TrialState.FAIL, stop
+    if _failed_elsewhere(study, trial):
+        _log.warning("trial %d was marked failed by another worker (no heartbeat within the "
+                     "grace period); its result is discarded", trial.number)
+    else:
+        with warnings.catch_warnings():
+            # A value Optuna cannot take (NaN) fails the trial: optimize says so only in its log.
+            warnings.simplefilter("ignore", UserWarning)
+            # skip_if_finished: the trial may still be failed elsewhere since the check above.
+            try:
+                frozen = study.tell(trial, values, state, skip_if_finished=True)
+            except RuntimeError as stop:
+                # GridSampler ends a study whose grid is used up with `study.stop()`, which
+                # only works inside `study.optimize`. Optuna stores the trial before that
+                # raises, and the budget check then ends this worker.
+                if "Study.stop" not in str(stop):
+                    raise
+                frozen = next(t for t in study.get_trials(deepcopy=False)
+                              if t.number == trial.number)
+        for callback in callbacks:
+            callback(study, frozen)
+    if interrupt is not None:
+        raise interrupt
+
+
+def _failed_elsewhere(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """True when the trial this worker runs is no longer RUNNING in the storage."""
+    # One trial's state: the storage (private, as in Optuna's own fail_stale_trials) has it
+    # without loading every trial of the study.
+    return study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING
 
 
 def _show_finished(display: Any | None, study: optuna.Study, n_trials: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 import json
 import os
 from pathlib import Path
@@ -159,5 +160,6 @@ def test_the_run_summary_names_the_home_it_used(tmp_path: Path) -> None:
     elsewhere = Locations.resolve(tmp_path / "runs" / "here")
     assert browse_hint("quick", "3", elsewhere) == "dropout-lab ui quick --home runs/here"
     assert browse_hint("quick", "3", Locations.resolve("mlruns")) == "dropout-lab ui quick"
-    server = Locations.resolve(tmp_path, tracking_uri=f"http://me:{SECRET}@127.0.0.1:5005")
+    # No server there: resolving would probe it, and the hint needs only the URL.
+    server = replace(elsewhere, tracking_uri=f"http://me:{SECRET}@127.0.0.1:5005")
     assert browse_hint("quick", "3", server) == "http://127.0.0.1:5005/#/experiments/3/runs"

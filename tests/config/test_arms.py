@@ -39,3 +39,13 @@ def test_a_claim_naming_no_arm_is_refused(tmp_path: Path) -> None:
     path.write_text(STUDY.replace("candidate: standard", "candidate: standout"))
     with pytest.raises(SpecError, match=r"claims\[0\]\.candidate"):
         load_spec(path)
+
+
+def test_an_arm_may_set_a_regime_of_the_data(tmp_path: Path) -> None:
+    from framework.tuning.confirm import arm_loaded
+
+    path = tmp_path / "armed.yaml"
+    path.write_text(STUDY.replace("  none: {}", "  none: {data: {test_fraction: 0.3}}"))
+    loaded = load_spec(path)
+    assert arm_loaded(loaded, "none").spec.data.test_fraction == 0.3
+    assert arm_loaded(loaded, "standard").spec.data.test_fraction == 0.2

@@ -49,9 +49,16 @@ def run_scaled(name: str, overrides: list[str], home: Locations) -> optuna.trial
 
 @pytest.mark.slow
 def test_early_late(home: Locations) -> None:
-    trial = run_scaled("early_late", [*TINY_ENCODER, *TINY_TRAINING], home)
-    assert 0.0 <= trial.values[0] <= 1.0  # dev accuracy
-    assert trial.params["data.train_examples"] in (67349, 2000)
+    from framework.tuning.confirm import arm_loaded
+
+    loaded = load_spec(STUDIES / "early_late.yaml", [*TINY_ENCODER, *TINY_TRAINING])
+    over_late = arm_loaded(loaded, "over_late")  # the over-fitting regime: its own data cut
+    assert over_late.spec.data.train_examples == 3000
+    assert arm_loaded(loaded, "under_early").spec.data.train_examples is None
+    run_study(over_late, home)
+    (trial,) = optuna.load_study(study_name="early_late.over_late", storage=home.storage).trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert 0.0 <= trial.values[0] <= 1.0  # val accuracy
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 import os
 from pathlib import Path
 import signal
@@ -84,7 +85,8 @@ def test_metrics_logged_during_an_outage_arrive_when_the_server_is_back(tmp_path
 
 def test_an_unreachable_store_fails_with_a_clear_reason_after_the_timeout(tmp_path: Path) -> None:
     uri = f"http://user:pw@127.0.0.1:{free_port()}"  # nothing listens there
-    tracker = Tracker(Locations.resolve(tmp_path, tracking_uri=uri), timeout=1)
+    # A server that answered when the command started (resolving probes it) and is gone now.
+    tracker = Tracker(replace(Locations.resolve(tmp_path), tracking_uri=uri), timeout=1)
     tracker.log_metrics("some-run", {"val_loss": 1.0}, step=1)  # kept while within the timeout
     time.sleep(1.2)
     with pytest.raises(TrackingUnavailable, match="unreachable") as info:
@@ -152,9 +154,9 @@ def test_a_server_unreachable_at_the_start_ends_the_run_at_once_creating_nothing
     uri = f"http://user:pw-S3cret@127.0.0.1:{free_port()}"  # nothing listens there
     process = run_cli(["run", str(study), "--tracking-uri", uri], cwd=tmp_path)
     out, err = process.communicate(timeout=300)
-    assert process.returncode == 1
+    assert process.returncode == 2, "a URL that never answered is refused as bad input"
     assert "Traceback" not in err and "S3cret" not in out + err
-    assert err.startswith("error: MLflow tracking store http://user:***@127.0.0.1:")
+    assert err.startswith("error: --tracking-uri: MLflow tracking server http://user:***@127.0.0.1:")
     assert "Connection refused" in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"], "no store, no folder"
 

@@ -117,7 +117,7 @@ def test_no_command_shows_or_stores_a_password(tmp_path: Path,
                          ["compare", "exited", "0"], ["confirm", "exited", "0"],
                          ["report", "exited", "0"], ["depth", "exited", "1"],
                          ["evaluate", "exited", "2"], ["evaluate", "exited", "2"],
-                         ["run", "exited", "1"]], shown
+                         ["run", "exited", "2"]], shown
         assert SECRET not in shown
         assert "Traceback" not in result.stderr
         assert "user:***@" in shown and "postgres:***@" in shown  # the URLs, as shown
