@@ -35,6 +35,7 @@ from pathlib import Path
 import re
 import sys
 from typing import Any
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -523,17 +524,19 @@ def survey(spec: Any, build: Callable[[], tuple[nn.Module, str | None]]) -> Surv
         except AdapterError:
             raise
         except Exception:
-            net, path = _build_on_cpu(build)
+            net, path = build_on_cpu(build)
         _surveys[key] = AdaptedModel(spec, net, spec.sites, path).survey()
     return _surveys[key]
 
 
-def _build_on_cpu(build: Callable[[], tuple[nn.Module, str | None]]
-                  ) -> tuple[nn.Module, str | None]:
+Built = TypeVar("Built")
+
+
+def build_on_cpu(build: Callable[[], Built], what: str = "building the model") -> Built:
+    """``build()``, with any failure other than a keyed refusal refused under ``model``."""
     try:
         return build()
-    except AdapterError:
+    except KeyedValueError:
         raise
     except Exception as exc:
-        raise AdapterError("model", f"building the model failed: {type(exc).__name__}: "
-                           f"{exc}") from None
+        raise AdapterError("model", f"{what} failed: {type(exc).__name__}: {exc}") from None

@@ -16,7 +16,6 @@ cannot (a kernel that needs a GPU, an input shape other than the flat rows given
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from framework.data.base import Batch
 from framework.errors import SpecError
 from framework.models.adapter import PLACEHOLDER_FACT
 from framework.models.adapter import build_factory
+from framework.models.adapter import build_on_cpu
 from framework.models.adapter import call_module
 from framework.models.adapter import load_factory
 from framework.models.adapter import logits_of
@@ -116,23 +116,13 @@ def _build(spec: Any, facts: Mapping[str, int], tokens: int) -> nn.Module:
     except KeyedValueError:
         raise
     except Exception:  # computes on real values while it builds: the CPU it is, as the survey
-        return _build_on_cpu(build)
-    return _build_on_cpu(build) if _on_cpu(net, tokens) else net
+        return build_on_cpu(build, "building the model for the data")
+    return build_on_cpu(build, "building the model for the data") if _on_cpu(net, tokens) else net
 
 
 def _on_cpu(net: nn.Module, tokens: int) -> bool:
     parameters = sum(p.numel() for p in net.parameters())
     return parameters <= CPU_MAX_PARAMETERS and parameters * tokens <= CPU_MAX_WORK
-
-
-def _build_on_cpu(build: Callable[[], nn.Module]) -> nn.Module:
-    try:
-        return build()
-    except KeyedValueError:
-        raise
-    except Exception as exc:
-        raise KeyedValueError("model", f"building the model for the data failed: "
-                              f"{type(exc).__name__}: {exc}") from None
 
 
 def _device_of(net: nn.Module) -> torch.device:
